@@ -38,6 +38,7 @@ const config: CodegenConfig = {
         enumsAsTypes: true,
         useTypeImports: true,
         useIndexSignature: true,
+        contextType: '../graphql/context.ts#BrokerContext',
       },
     },
     'schema/client/src/generated/operations.ts': {

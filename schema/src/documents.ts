@@ -10,13 +10,13 @@ export class DocumentSyntaxError extends Error {
 
 export type DocumentFormat = 'json' | 'yaml';
 
-/** The format a Content-Type or Accept value names; YAML when none is given, as the IVOA draft says. */
+/**
+ * The format a Content-Type or Accept value names. YAML unless JSON is named: the IVOA draft
+ * makes YAML the default when no type is given, and a YAML reader also reads JSON, so a body sent
+ * as text/plain (as fetch does for a string) is read either way.
+ */
 export function formatOf(mediaType: string | undefined): DocumentFormat {
-  if (!mediaType) return 'yaml';
-  if (/json/i.test(mediaType)) return 'json';
-  if (/ya?ml/i.test(mediaType)) return 'yaml';
-  if (/\*\/\*/.test(mediaType)) return 'yaml';
-  return 'json';
+  return mediaType && /json/i.test(mediaType) ? 'json' : 'yaml';
 }
 
 export const MEDIA_TYPES: Record<DocumentFormat, string> = {

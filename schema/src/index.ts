@@ -19,6 +19,8 @@ export {
   validateUpdate,
   validateExecutionStep,
   validateOfferSet,
+  validateWorkerCommand,
+  validateComponentCallback,
   canonicalizeKinds,
   formatIssues,
   type ValidationIssue,

@@ -9,6 +9,8 @@ export const JSON_SCHEMA_ROOTS: Record<string, string> = {
   'offer-set': 'OfferSetResponse',
   'execution-step': 'AbstractExecutionSession',
   update: 'AbstractUpdate',
+  'worker-command': 'WorkerCommand',
+  'component-callback': 'ComponentCallback',
 };
 
 const BASE_ID = 'https://srcnet.skao.int/schema/execution-step/1.0.7/';

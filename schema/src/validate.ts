@@ -1,6 +1,7 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { JsonObject } from './bundle.ts';
+import type * as Ivoa from './ivoa.ts';
 import { jsonSchemas } from './json-schemas.ts';
 import { canonicalKind, openapi } from './kinds.ts';
 
@@ -110,6 +111,10 @@ export const validateUpdate = (document: unknown) => validateAs<JsonObject>('upd
 export const validateExecutionStep = (document: unknown) =>
   validateAs<JsonObject>('execution-step', document);
 export const validateOfferSet = (document: unknown) => validateAs<JsonObject>('offer-set', document);
+export const validateWorkerCommand = (document: unknown) =>
+  validateAs<Ivoa.WorkerCommand>('worker-command', document);
+export const validateComponentCallback = (document: unknown) =>
+  validateAs<Ivoa.ComponentCallback>('component-callback', document);
 
 export function formatIssues(issues: ValidationIssue[]): string {
   return issues.map((issue) => `${issue.path}: ${issue.message} (${issue.rule})`).join('; ');

@@ -87,6 +87,23 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/callbacks': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** A worker reports a component's phase (an SRCNet addition; signed, see workers.yaml). */
+    post: operations['WorkerCallback'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 };
 export type webhooks = Record<string, never>;
 export type components = {
@@ -136,6 +153,24 @@ export type components = {
       | components['schemas']['IntegerDeltaUpdate'];
     /** @description Where a data or storage resource appears in the executable's file system. */
     AbstractVolumeMount: components['schemas']['SimpleVolumeMount'];
+    ComponentCallback: {
+      /** @description Unique per event; a repeated callback with the same eventId is ignored. */
+      eventId: string;
+      /** Format: uuid */
+      stepId: string;
+      /** Format: uuid */
+      componentUuid: string;
+      phase: components['schemas']['LifecyclePhase'];
+      /** @description Counts up per component; a callback older than the last one applied is ignored. */
+      sequence: number;
+      /** Format: date-time */
+      at: string;
+      /** @description Why, for a failure; what happened, otherwise. */
+      message?: string;
+      connectors?: components['schemas']['SessionConnector'][];
+      progress?: components['schemas']['Progress'];
+      observation?: components['schemas']['PreparationObservation'];
+    };
     ComponentMetadata: {
       /**
        * Format: uuid
@@ -160,6 +195,14 @@ export type components = {
       /** @description The updates the client may make now. */
       options?: components['schemas']['AbstractOption'][];
     };
+    ComponentRef: {
+      role: components['schemas']['ComponentRole'];
+      /** Format: uuid */
+      uuid: string;
+      kind: string;
+    };
+    /** @enum {string} */
+    ComponentRole: 'executable' | 'compute' | 'storage' | 'data';
     ComputeResourceBase: components['schemas']['LifecycleComponentBase'] & {
       volumes?: components['schemas']['AbstractVolumeMount'][];
     };
@@ -518,6 +561,24 @@ export type components = {
        */
       kind: 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/metrics/abstract-metric-item.yaml';
     });
+    /** @description How long a preparation action took, for the estimates (the trace format of ARCHITECTURE.md). */
+    PreparationObservation: {
+      /** @enum {string} */
+      action: 'data-staging' | 'image-copy' | 'session-start';
+      params: Record<string, never>;
+      /** Format: date-time */
+      startedAt: string;
+      durationSeconds: number;
+      /** @enum {string} */
+      outcome: 'ok' | 'failed';
+    };
+    Progress: {
+      /** Format: int64 */
+      bytesDone?: number;
+      /** Format: int64 */
+      bytesTotal?: number;
+      estimatedSecondsLeft?: number;
+    };
     RequestedScheduleBlock: {
       requested?: components['schemas']['RequestedScheduleItem'];
     };
@@ -793,6 +854,24 @@ export type components = {
     };
     /** @enum {string} */
     VolumeMountMode: 'READONLY' | 'READWRITE';
+    /**
+     * @description `prepare` makes the component ready; `release` frees it after use; `cancel` stops and frees it now.
+     * @enum {string}
+     */
+    WorkerAction: 'prepare' | 'release' | 'cancel';
+    WorkerCommand: {
+      /** @description `<stepId>:<component uuid>:<action>`; a worker does what one commandId asks at most once. */
+      commandId: string;
+      action: components['schemas']['WorkerAction'];
+      /** Format: uuid */
+      stepId: string;
+      owner: string;
+      component: components['schemas']['ComponentRef'];
+      /** @description The whole step, for context (the image a session runs, the window data must last for). */
+      step: components['schemas']['ScheduledExecutionSession'];
+      /** Format: uri */
+      callbackUrl: string;
+    };
   };
   responses: {
     /** @description The offer set was made; `Location` is its URL and the body is the offer set. */
@@ -983,6 +1062,36 @@ export interface operations {
         content: {
           'application/json': components['schemas']['ErrorResponse'];
         };
+      };
+    };
+  };
+  WorkerCallback: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ComponentCallback'];
+      };
+    };
+    responses: {
+      /** @description Accepted (also for a repeated or stale callback, which changes nothing). */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      /** @description The signature is missing, wrong or outside the replay window. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
     };
   };

@@ -1,1 +1,4 @@
 export * from './callbacks/signature.ts';
+export * from './identity/identity.ts';
+export * from './pubsub/pubsub.ts';
+export * from './config/env.ts';

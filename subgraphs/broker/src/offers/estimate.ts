@@ -1,0 +1,46 @@
+import { schemaNameForKind } from '@srcnet/execution-step-schema';
+import type { CheckedRequest } from './checks.ts';
+import type { PreparationEstimate } from './make.ts';
+
+/**
+ * The reference broker's fixed preparation times (calycopis.md §3.4), combined along the same
+ * critical path: the executable and each storage with its data prepare side by side, then the
+ * session starts.
+ */
+const SECONDS: Record<string, number> = {
+  DockerContainer: 1,
+  SingularityContainer: 1,
+  JupyterNotebook: 5,
+  SimpleComputeResource: 1,
+  SimpleStorageResource: 1,
+  data: 30,
+};
+
+export function constantEstimate(checked: CheckedRequest): PreparationEstimate {
+  const seconds = (kind: string, role: string) =>
+    SECONDS[schemaNameForKind(kind) ?? ''] ?? (role === 'data' ? SECONDS.data! : 1);
+  const components: PreparationEstimate['components'] = [];
+  const add = (role: string, component: { kind: string; meta?: { uuid?: string } } | undefined) => {
+    if (!component) return 0;
+    const s = seconds(component.kind, role);
+    components.push({
+      role,
+      uuid: component.meta?.uuid,
+      medianSeconds: s,
+      boundSeconds: s,
+      basis: 'constant',
+    });
+    return s;
+  };
+  const executable = add('executable', checked.executable);
+  const staging = Math.max(
+    executable,
+    ...checked.storage.map((storage) => {
+      const own = add('storage', storage);
+      const data = checked.data.filter((d) => d.storage === storage.meta?.uuid).map((d) => add('data', d));
+      return own + Math.max(0, ...data);
+    }),
+  );
+  const total = staging + add('compute', checked.compute);
+  return { boundSeconds: total, medianSeconds: total, components };
+}

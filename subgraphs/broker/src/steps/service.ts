@@ -1,0 +1,401 @@
+import {
+  upgradeExecutionRequest,
+  upgradeUpdate,
+  validateExecutionRequest,
+  validateUpdate,
+  type Ivoa,
+} from '@srcnet/execution-step-schema';
+import { isAdmin, STEP_CHANGED, type Identity, type StepPubSub } from '@srcnet/service-kit';
+import {
+  applyComponentPhase,
+  applyEvent,
+  noEffects,
+  type Effects,
+  type TimerEvent,
+} from '../lifecycle/apply.ts';
+import { CLIENT_UPDATES, canTransition, clientOptions, type StepEvent } from '../lifecycle/transitions.ts';
+import { makeOffers, type OfferRules, type PreparationEstimate } from '../offers/make.ts';
+import type { checkRequest } from '../offers/checks.ts';
+import { ClientError, invalidDocument, notFound } from './errors.ts';
+import type { OfferSetRecord, StepRecord } from './model.ts';
+import * as store from './store.ts';
+
+/**
+ * The broker's use cases. Every change happens in one transaction that also writes the step's
+ * history and queues its timers and worker commands; the change is published after the commit.
+ */
+
+export interface JobQueue {
+  enqueue(
+    tx: store.Db,
+    job: { kind: string; key: string; payload: unknown; runAt?: number },
+  ): Promise<unknown>;
+  cancel(tx: store.Db, key: string): Promise<unknown>;
+}
+
+export interface Transactions {
+  dialect: 'sqlite' | 'postgres';
+  db: store.Db;
+  transaction<T>(fn: (tx: store.Db) => Promise<T>): Promise<T>;
+}
+
+export interface ObservationSink {
+  record(tx: store.Db, observation: Ivoa.PreparationObservation): Promise<void>;
+}
+
+export interface BrokerOptions {
+  rules: OfferRules;
+  estimate: (checked: ReturnType<typeof checkRequest>) => PreparationEstimate;
+  /** Which worker does what: the URL commands for a component are sent to. */
+  workerFor: (component: { role: string; kind: string }) => string;
+  now?: () => number;
+}
+
+export const TIMER_JOB = 'step.timer';
+export const COMMAND_JOB = 'worker.command';
+
+export interface TimerPayload {
+  stepId: string;
+  event: TimerEvent;
+}
+/** A command as queued; the callback URL is added when it is sent, since the broker's address may change. */
+export type QueuedCommand = Omit<Ivoa.WorkerCommand, 'callbackUrl'>;
+export interface CommandPayload {
+  target: string;
+  command: QueuedCommand;
+}
+
+export class Broker {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: Transactions,
+    private readonly queue: JobQueue,
+    private readonly pubsub: StepPubSub,
+    private readonly options: BrokerOptions,
+    private readonly observations?: ObservationSink,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  private async change<T>(fn: (tx: store.Db, changed: StepRecord[]) => Promise<T>): Promise<T> {
+    const changed: StepRecord[] = [];
+    const result = await this.db.transaction((tx) => fn(tx, changed));
+    for (const step of changed) {
+      void this.pubsub.publish(STEP_CHANGED, {
+        id: step.id,
+        owner: step.owner,
+        phase: step.phase,
+        at: step.modified,
+      });
+    }
+    return result;
+  }
+
+  /** Writes what an event did: the step, its history, timers and commands. */
+  private async persist(tx: store.Db, record: StepRecord, effects: Effects): Promise<StepRecord> {
+    const saved = await store.updateStep(tx, record);
+    await this.persistEffects(tx, saved, effects);
+    return saved;
+  }
+
+  private async persistEffects(tx: store.Db, record: StepRecord, effects: Effects) {
+    if (effects.history.length) {
+      const last = await tx
+        .selectFrom('step_history')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .where('step_id', '=', record.id)
+        .executeTakeFirst();
+      const base = Number(last?.seq ?? -1) + 1;
+      await store.appendHistory(
+        tx,
+        effects.history.map((entry, i) => ({ ...entry, seq: base + i })),
+      );
+    }
+    for (const [event, at] of effects.timers) {
+      if (at === null) {
+        await this.queue.cancel(tx, timerKey(record.id, event));
+        continue;
+      }
+      await this.queue.enqueue(tx, {
+        kind: TIMER_JOB,
+        key: timerKey(record.id, event),
+        payload: { stepId: record.id, event } satisfies TimerPayload,
+        runAt: at,
+      });
+    }
+    for (const { action, component } of effects.commands) {
+      const command: QueuedCommand = {
+        commandId: `${record.id}:${component.uuid}:${action}`,
+        action,
+        stepId: record.id,
+        owner: record.owner,
+        component: { role: component.role, uuid: component.uuid, kind: component.kind },
+        step: record.document,
+      };
+      await this.queue.enqueue(tx, {
+        kind: COMMAND_JOB,
+        key: command.commandId,
+        payload: { target: this.options.workerFor(component), command } satisfies CommandPayload,
+      });
+    }
+    for (const observation of effects.observations) await this.observations?.record(tx, observation);
+  }
+
+  private parseRequest(document: unknown): { request: Ivoa.ExecutionRequest; notes: string[] } {
+    const upgraded = upgradeExecutionRequest(document);
+    const validated = validateExecutionRequest(upgraded.document);
+    const issues = [...upgraded.issues, ...(validated.ok ? [] : validated.issues)];
+    if (!validated.ok || issues.length) {
+      const seen = new Set<string>();
+      throw invalidDocument(
+        issues.filter(
+          (issue) => !seen.has(`${issue.path} ${issue.rule}`) && seen.add(`${issue.path} ${issue.rule}`),
+        ),
+      );
+    }
+    return { request: validated.value as Ivoa.ExecutionRequest, notes: upgraded.notes };
+  }
+
+  /** IVOA POST /requests; GraphQL requestOffers. */
+  async requestOffers(
+    identity: Identity,
+    document: unknown,
+  ): Promise<{ offerSet: OfferSetRecord; offers: StepRecord[] }> {
+    const { request, notes } = this.parseRequest(document);
+    return this.offer(identity, request, notes, false);
+  }
+
+  /** IVOA POST /direct; GraphQL executeDirect. The single offer is accepted at once. */
+  async executeDirect(
+    identity: Identity,
+    document: unknown,
+  ): Promise<{ offerSet: OfferSetRecord; step: StepRecord | undefined }> {
+    const { request, notes } = this.parseRequest(document);
+    const { offerSet, offers } = await this.offer(identity, request, notes, true);
+    return { offerSet, step: offers[0] };
+  }
+
+  private offer(identity: Identity, request: Ivoa.ExecutionRequest, notes: string[], direct: boolean) {
+    const rules = this.options.rules;
+    return this.change(async (tx, changed) => {
+      await store.lockBookings(tx, this.db.dialect);
+      const now = this.now();
+      const made = makeOffers({
+        request,
+        owner: identity.user,
+        now,
+        bookings: await store.bookings(tx, now, now + rules.lookAheadMs + rules.maxChunkMs),
+        rules,
+        estimate: this.options.estimate,
+        maxOffers: direct ? 1 : rules.maxOffers,
+        notes,
+      });
+      const offerSet: OfferSetRecord = {
+        id: made.offerSet.meta!.uuid!,
+        owner: identity.user,
+        result: made.offerSet.result,
+        created: now,
+        expires: made.expires,
+        document: { ...made.offerSet, offers: undefined },
+      };
+      await store.insertOfferSet(tx, offerSet);
+      const offers: StepRecord[] = made.offers.map((offer) => ({
+        id: offer.document.meta!.uuid!,
+        offerSetId: offerSet.id,
+        owner: identity.user,
+        phase: 'INITIAL',
+        executableKind: offer.document.executable?.kind ?? null,
+        created: now,
+        modified: now,
+        expires: made.expires,
+        availableStart: offer.start,
+        availableEnd: offer.end,
+        cores: offer.cores,
+        memoryGiB: offer.memoryGiB,
+        storageGiB: offer.storageGiB,
+        document: { ...offer.document, phase: 'INITIAL' },
+        version: 0,
+      }));
+      await store.insertSteps(tx, offers);
+      const saved: StepRecord[] = [];
+      for (const offer of offers) {
+        const effects = noEffects();
+        applyEvent(offer, 'offer', direct ? 'client:direct' : 'client:request', now, effects);
+        if (direct) applyEvent(offer, 'accept', 'client:direct', now, effects);
+        saved.push(await this.persist(tx, offer, effects));
+      }
+      changed.push(...saved);
+      return { offerSet, offers: saved };
+    });
+  }
+
+  private visible(identity: Identity, record: { owner: string } | undefined): boolean {
+    return record !== undefined && (record.owner === identity.user || isAdmin(identity));
+  }
+
+  async getStep(identity: Identity, id: string): Promise<StepRecord | undefined> {
+    const step = await store.getStep(this.db.db, id);
+    return this.visible(identity, step) ? step : undefined;
+  }
+
+  async getOfferSet(
+    identity: Identity,
+    id: string,
+  ): Promise<{ offerSet: OfferSetRecord; offers: StepRecord[] } | undefined> {
+    const offerSet = await store.getOfferSet(this.db.db, id);
+    if (!this.visible(identity, offerSet)) return undefined;
+    return { offerSet: offerSet!, offers: await store.stepsOfOfferSet(this.db.db, id) };
+  }
+
+  /** IVOA POST /sessions/{uuid}: an update body; enum-value updates of `phase` accept, reject or cancel. */
+  async update(identity: Identity, id: string, document: unknown): Promise<StepRecord> {
+    const upgraded = upgradeUpdate(document);
+    const validated = validateUpdate(upgraded.document);
+    if (!validated.ok) throw invalidDocument(validated.issues);
+    const update = validated.value as Ivoa.Update;
+    const path = update.path.replace(/^\//, '');
+    if (update.kind !== 'uri:enum-value-update' || path !== 'phase') {
+      throw new ClientError(
+        `this broker changes a step only by an enum-value update of phase; got ${update.kind} of ${update.path}`,
+        400,
+        'BAD_USER_INPUT',
+        [
+          {
+            path: '/kind',
+            rule: 'supported-update',
+            message: 'only uri:enum-value-update of path phase is supported',
+          },
+        ],
+      );
+    }
+    const value = String((update as Ivoa.EnumValueUpdate).value);
+    const event = CLIENT_UPDATES[value];
+    if (!event) {
+      throw new ClientError(
+        `phase can be set to ${Object.keys(CLIENT_UPDATES).join(', ')}; not ${value}`,
+        400,
+        'BAD_USER_INPUT',
+        [
+          {
+            path: '/value',
+            rule: 'enum',
+            message: `must be one of ${Object.keys(CLIENT_UPDATES).join(', ')}`,
+          },
+        ],
+      );
+    }
+    return this.clientEvent(identity, id, event);
+  }
+
+  /** Accept, reject or cancel on behalf of the step's owner. */
+  clientEvent(identity: Identity, id: string, event: StepEvent): Promise<StepRecord> {
+    return this.change(async (tx, changed) => {
+      const step = await store.getStepForUpdate(tx, id, this.db.dialect);
+      if (!this.visible(identity, step)) throw notFound('step', id);
+      const now = this.now();
+      const record = step!;
+      if (!canTransition(record.phase, event)) {
+        const allowed = clientOptions(record.phase);
+        throw new ClientError(
+          `cannot ${event} step ${id}: it is ${record.phase}; ${allowed.length ? `it can be set to ${allowed.join(' or ')}` : 'it can no longer be changed'}`,
+          409,
+          'INVALID_TRANSITION',
+        );
+      }
+      if (event === 'accept' && record.expires !== null && record.expires <= now) {
+        throw new ClientError(
+          `cannot accept step ${id}: the offer expired at ${new Date(record.expires).toISOString()}; ask for new offers`,
+          409,
+          'OFFER_EXPIRED',
+        );
+      }
+      const effects = noEffects();
+      applyEvent(record, event, `client:${event}`, now, effects);
+      const saved = await this.persist(tx, record, effects);
+      changed.push(saved);
+      if (event === 'accept' && record.offerSetId) {
+        for (const sibling of await store.stepsOfOfferSet(tx, record.offerSetId)) {
+          if (sibling.id === id || sibling.phase !== 'OFFERED') continue;
+          const siblingEffects = noEffects();
+          applyEvent(sibling, 'sibling-accepted', `client:accept ${id}`, now, siblingEffects);
+          changed.push(await this.persist(tx, sibling, siblingEffects));
+        }
+      }
+      return saved;
+    });
+  }
+
+  /** A durable timer fired. Idempotent: a timer for a step that has moved on changes nothing. */
+  async onTimer({ stepId, event }: TimerPayload): Promise<void> {
+    await this.change(async (tx, changed) => {
+      const record = await store.getStepForUpdate(tx, stepId, this.db.dialect);
+      if (!record) return;
+      const now = this.now();
+      const effects = noEffects();
+      if (event === 'release' && record.phase === 'PREPARING') {
+        const meta = (record.document.meta ??= {});
+        const text = 'the step was not ready before the end of its available window';
+        meta.messages = [
+          ...(meta.messages ?? []),
+          {
+            kind: 'urn:not-ready',
+            level: 'ERROR',
+            time: new Date(now).toISOString(),
+            template: text,
+            message: text,
+          },
+        ];
+        applyEvent(record, 'fail', 'timer:window-end', now, effects);
+      } else if (canTransition(record.phase, event)) {
+        applyEvent(record, event, `timer:${event}`, now, effects);
+      } else return;
+      changed.push(await this.persist(tx, record, effects));
+    });
+  }
+
+  /**
+   * A worker's callback, applied in the caller's request so that a 2xx means it is committed.
+   * Repeats (same or older sequence for the component) change nothing.
+   */
+  async applyCallback(callback: Ivoa.ComponentCallback, source: string): Promise<'applied' | 'ignored'> {
+    return this.change(async (tx, changed) => {
+      const record = await store.getStepForUpdate(tx, callback.stepId, this.db.dialect);
+      if (!record) throw notFound('step', callback.stepId);
+      if (!(await store.claimCallbackSequence(tx, record.id, callback.componentUuid, callback.sequence)))
+        return 'ignored';
+      const effects = noEffects();
+      if (callback.observation) effects.observations.push(callback.observation);
+      const moved = applyComponentPhase(record, callback, `callback:${source}`, this.now(), effects);
+      if (!moved && !callback.progress) {
+        await this.persistEffects(tx, record, effects);
+        return 'ignored';
+      }
+      changed.push(await this.persist(tx, record, effects));
+      return 'applied';
+    });
+  }
+
+  listSteps(identity: Identity, query: Omit<store.StepQuery, 'owner'>): Promise<StepRecord[]> {
+    return store.listSteps(this.db.db, { ...query, owner: isAdmin(identity) ? undefined : identity.user });
+  }
+
+  history(ids: readonly string[]) {
+    return store.historyOf(this.db.db, ids);
+  }
+
+  steps(ids: readonly string[]) {
+    return store.getSteps(this.db.db, ids);
+  }
+
+  offerSets(ids: readonly string[]) {
+    return store.getOfferSets(this.db.db, ids);
+  }
+
+  /** Whether the caller may see this step or offer set. */
+  canSee(identity: Identity, record: { owner: string } | undefined): boolean {
+    return this.visible(identity, record);
+  }
+}
+
+export const timerKey = (stepId: string, event: TimerEvent) => `timer:${event}:${stepId}`;

@@ -1,0 +1,270 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Booking } from '../offers/booking.ts';
+import { CAPACITY_PHASES, type StepPhase } from '../lifecycle/transitions.ts';
+import type { HistoryRecord, OfferSetRecord, StepRecord } from './model.ts';
+import type { BrokerTables, StepsTable } from './tables.ts';
+
+/** Reads and writes of steps, offer sets and history; one code path for SQLite and PostgreSQL. */
+
+export type Db = Kysely<BrokerTables>;
+
+export class StaleWriteError extends Error {
+  constructor(id: string) {
+    super(`step ${id} was changed by another writer; retry`);
+    this.name = 'StaleWriteError';
+  }
+}
+
+const toRecord = (row: Selectable<StepsTable>): StepRecord => ({
+  id: row.id,
+  offerSetId: row.offer_set_id,
+  owner: row.owner,
+  phase: row.phase as StepPhase,
+  executableKind: row.executable_kind,
+  created: Number(row.created),
+  modified: Number(row.modified),
+  expires: row.expires === null ? null : Number(row.expires),
+  availableStart: Number(row.available_start),
+  availableEnd: Number(row.available_end),
+  cores: row.cores,
+  memoryGiB: row.memory_gib,
+  storageGiB: row.storage_gib,
+  document: JSON.parse(row.document),
+  version: row.version,
+});
+
+const toRow = (record: StepRecord): StepsTable => ({
+  id: record.id,
+  offer_set_id: record.offerSetId,
+  owner: record.owner,
+  phase: record.phase,
+  executable_kind: record.executableKind,
+  created: record.created,
+  modified: record.modified,
+  expires: record.expires,
+  available_start: record.availableStart,
+  available_end: record.availableEnd,
+  cores: record.cores,
+  memory_gib: record.memoryGiB,
+  storage_gib: record.storageGiB,
+  document: JSON.stringify(record.document),
+  version: record.version,
+});
+
+export async function insertOfferSet(db: Db, record: OfferSetRecord): Promise<void> {
+  await db
+    .insertInto('offer_sets')
+    .values({
+      id: record.id,
+      owner: record.owner,
+      result: record.result,
+      created: record.created,
+      expires: record.expires,
+      document: JSON.stringify(record.document),
+    })
+    .execute();
+}
+
+const toOfferSet = (row: Selectable<BrokerTables['offer_sets']>): OfferSetRecord => ({
+  ...row,
+  result: row.result as 'YES' | 'NO',
+  created: Number(row.created),
+  expires: Number(row.expires),
+  document: JSON.parse(row.document),
+});
+
+export async function getOfferSet(db: Db, id: string): Promise<OfferSetRecord | undefined> {
+  const row = await db.selectFrom('offer_sets').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toOfferSet(row);
+}
+
+export async function getOfferSets(db: Db, ids: readonly string[]): Promise<OfferSetRecord[]> {
+  if (ids.length === 0) return [];
+  return (
+    await db
+      .selectFrom('offer_sets')
+      .selectAll()
+      .where('id', 'in', [...ids])
+      .execute()
+  ).map(toOfferSet);
+}
+
+export async function insertSteps(db: Db, records: StepRecord[]): Promise<void> {
+  if (records.length) await db.insertInto('steps').values(records.map(toRow)).execute();
+}
+
+export async function getSteps(db: Db, ids: readonly string[]): Promise<StepRecord[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .selectFrom('steps')
+    .selectAll()
+    .where('id', 'in', [...ids])
+    .execute();
+  return rows.map(toRecord);
+}
+
+export async function getStep(db: Db, id: string): Promise<StepRecord | undefined> {
+  const row = await db.selectFrom('steps').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toRecord(row);
+}
+
+/** The step, locked for the rest of the transaction on PostgreSQL (SQLite's writer lock covers it). */
+export async function getStepForUpdate(
+  db: Db,
+  id: string,
+  dialect: 'sqlite' | 'postgres',
+): Promise<StepRecord | undefined> {
+  let query = db.selectFrom('steps').selectAll().where('id', '=', id);
+  if (dialect === 'postgres') query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row && toRecord(row);
+}
+
+export async function stepsOfOfferSet(db: Db, offerSetId: string): Promise<StepRecord[]> {
+  const rows = await db
+    .selectFrom('steps')
+    .selectAll()
+    .where('offer_set_id', '=', offerSetId)
+    .orderBy('available_start')
+    .orderBy('id')
+    .execute();
+  return rows.map(toRecord);
+}
+
+/** Writes a changed step; fails if someone else wrote it since it was read. */
+export async function updateStep(db: Db, record: StepRecord): Promise<StepRecord> {
+  const next = { ...record, version: record.version + 1 };
+  const result = await db
+    .updateTable('steps')
+    .set(toRow(next))
+    .where('id', '=', record.id)
+    .where('version', '=', record.version)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) !== 1) throw new StaleWriteError(record.id);
+  return next;
+}
+
+export async function appendHistory(db: Db, entries: (HistoryRecord & { seq: number })[]): Promise<void> {
+  if (entries.length === 0) return;
+  await db
+    .insertInto('step_history')
+    .values(
+      entries.map((e) => ({
+        step_id: e.stepId,
+        seq: e.seq,
+        at: e.at,
+        from_phase: e.from,
+        to_phase: e.to,
+        cause: e.cause,
+      })),
+    )
+    .execute();
+}
+
+export async function historyOf(db: Db, stepIds: readonly string[]): Promise<Map<string, HistoryRecord[]>> {
+  const byStep = new Map<string, HistoryRecord[]>(stepIds.map((id) => [id, []]));
+  if (stepIds.length === 0) return byStep;
+  const rows = await db
+    .selectFrom('step_history')
+    .selectAll()
+    .where('step_id', 'in', [...stepIds])
+    .orderBy('step_id')
+    .orderBy('seq')
+    .execute();
+  for (const row of rows) {
+    byStep.get(row.step_id)?.push({
+      stepId: row.step_id,
+      at: Number(row.at),
+      from: row.from_phase as StepPhase | null,
+      to: row.to_phase as StepPhase,
+      cause: row.cause,
+    });
+  }
+  return byStep;
+}
+
+/** What every step that holds capacity has booked between now and the horizon. */
+export async function bookings(db: Db, now: number, horizon: number): Promise<Booking[]> {
+  const rows = await db
+    .selectFrom('steps')
+    .select(['available_start', 'available_end', 'cores', 'memory_gib', 'storage_gib', 'phase', 'expires'])
+    .where('phase', 'in', [...CAPACITY_PHASES])
+    .where('available_end', '>', now)
+    .where('available_start', '<', horizon)
+    .execute();
+  return rows
+    .filter((row) => row.phase !== 'OFFERED' || row.expires === null || Number(row.expires) > now)
+    .map((row) => ({
+      start: Number(row.available_start),
+      end: Number(row.available_end),
+      cores: row.cores,
+      memoryGiB: row.memory_gib,
+      storageGiB: row.storage_gib,
+    }));
+}
+
+/** Serialises offer making across broker instances, so that two offers never book the same capacity. */
+export async function lockBookings(db: Db, dialect: 'sqlite' | 'postgres'): Promise<void> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(4001)`.execute(db);
+}
+
+export interface StepQuery {
+  owner?: string;
+  phases?: readonly string[];
+  createdAfter?: number;
+  createdBefore?: number;
+  executableKinds?: readonly string[];
+  first: number;
+  /** The last (created, id) already seen. */
+  after?: { created: number; id: string };
+}
+
+/** Newest first, keyset-paginated by (created, id). Returns one more row than asked, to tell if there is a next page. */
+export async function listSteps(db: Db, q: StepQuery): Promise<StepRecord[]> {
+  let query = db.selectFrom('steps').selectAll();
+  if (q.owner !== undefined) query = query.where('owner', '=', q.owner);
+  if (q.phases?.length) query = query.where('phase', 'in', [...q.phases]);
+  if (q.createdAfter !== undefined) query = query.where('created', '>=', q.createdAfter);
+  if (q.createdBefore !== undefined) query = query.where('created', '<', q.createdBefore);
+  if (q.executableKinds?.length) query = query.where('executable_kind', 'in', [...q.executableKinds]);
+  if (q.after) {
+    const { created, id } = q.after;
+    query = query.where((eb) =>
+      eb.or([eb('created', '<', created), eb.and([eb('created', '=', created), eb('id', '<', id)])]),
+    );
+  }
+  const rows = await query
+    .orderBy('created', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.first + 1)
+    .execute();
+  return rows.map(toRecord);
+}
+
+/** Records a callback's sequence number; false when one as new or newer was applied already. */
+export async function claimCallbackSequence(
+  db: Db,
+  stepId: string,
+  componentUuid: string,
+  sequence: number,
+): Promise<boolean> {
+  const current = await db
+    .selectFrom('component_callbacks')
+    .select('sequence')
+    .where('component_uuid', '=', componentUuid)
+    .executeTakeFirst();
+  if (current && current.sequence >= sequence) return false;
+  if (current) {
+    await db
+      .updateTable('component_callbacks')
+      .set({ sequence })
+      .where('component_uuid', '=', componentUuid)
+      .execute();
+  } else {
+    await db
+      .insertInto('component_callbacks')
+      .values({ component_uuid: componentUuid, step_id: stepId, sequence })
+      .execute();
+  }
+  return true;
+}

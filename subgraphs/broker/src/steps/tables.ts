@@ -1,0 +1,117 @@
+import type { Kysely, Migration } from 'kysely';
+
+/**
+ * The broker's own tables (the job queue's live in engine/). Times are epoch milliseconds and
+ * documents JSON text, the same in SQLite and PostgreSQL.
+ */
+export interface StepsTable {
+  id: string;
+  offer_set_id: string | null;
+  owner: string;
+  phase: string;
+  executable_kind: string | null;
+  created: number;
+  modified: number;
+  expires: number | null;
+  available_start: number;
+  available_end: number;
+  cores: number;
+  memory_gib: number;
+  storage_gib: number;
+  document: string;
+  version: number;
+}
+
+export interface OfferSetsTable {
+  id: string;
+  owner: string;
+  result: string;
+  created: number;
+  expires: number;
+  document: string;
+}
+
+export interface StepHistoryTable {
+  step_id: string;
+  seq: number;
+  at: number;
+  from_phase: string | null;
+  to_phase: string;
+  cause: string;
+}
+
+/** The last callback applied per component, so that a late or repeated one changes nothing. */
+export interface ComponentCallbacksTable {
+  component_uuid: string;
+  step_id: string;
+  sequence: number;
+}
+
+export interface BrokerTables {
+  steps: StepsTable;
+  offer_sets: OfferSetsTable;
+  step_history: StepHistoryTable;
+  component_callbacks: ComponentCallbacksTable;
+}
+
+export const stepMigrations: Record<string, Migration> = {
+  '100-steps': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('offer_sets')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('created', 'bigint', (c) => c.notNull())
+        .addColumn('expires', 'bigint', (c) => c.notNull())
+        .addColumn('document', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('steps')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('offer_set_id', 'text')
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('phase', 'text', (c) => c.notNull())
+        .addColumn('executable_kind', 'text')
+        .addColumn('created', 'bigint', (c) => c.notNull())
+        .addColumn('modified', 'bigint', (c) => c.notNull())
+        .addColumn('expires', 'bigint')
+        .addColumn('available_start', 'bigint', (c) => c.notNull())
+        .addColumn('available_end', 'bigint', (c) => c.notNull())
+        .addColumn('cores', 'integer', (c) => c.notNull())
+        .addColumn('memory_gib', 'integer', (c) => c.notNull())
+        .addColumn('storage_gib', 'integer', (c) => c.notNull())
+        .addColumn('document', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('steps_owner_created')
+        .on('steps')
+        .columns(['owner', 'created', 'id'])
+        .execute();
+      await db.schema.createIndex('steps_created').on('steps').columns(['created', 'id']).execute();
+      await db.schema.createIndex('steps_offer_set').on('steps').column('offer_set_id').execute();
+      await db.schema.createIndex('steps_booked').on('steps').columns(['phase', 'available_end']).execute();
+      await db.schema
+        .createTable('step_history')
+        .addColumn('step_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('from_phase', 'text')
+        .addColumn('to_phase', 'text', (c) => c.notNull())
+        .addColumn('cause', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('step_history_pk', ['step_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('component_callbacks')
+        .addColumn('component_uuid', 'text', (c) => c.primaryKey())
+        .addColumn('step_id', 'text', (c) => c.notNull())
+        .addColumn('sequence', 'integer', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      for (const table of ['component_callbacks', 'step_history', 'steps', 'offer_sets'])
+        await db.schema.dropTable(table).execute();
+    },
+  },
+};

@@ -1,0 +1,51 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig, type BrokerConfig } from '../src/config.ts';
+import { startBroker, type RunningBroker } from '../src/server.ts';
+
+export const EXAMPLES = resolve(import.meta.dirname, '../../../../shared/reference/calycopis-examples');
+export const exampleText = (name: string) => readFileSync(join(EXAMPLES, name), 'utf8');
+
+/** A broker on a random port with its own SQLite file, fast simulated preparation and 1-second booking blocks. */
+export async function testBroker(
+  env: Record<string, string> = {},
+  tune: (config: BrokerConfig) => void = () => {},
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'broker-test-'));
+  const config = loadConfig({
+    BROKER_PORT: '0',
+    SQLITE_PATH: join(dir, 'broker.sqlite'),
+    BOOKING_BLOCK_SECONDS: '1',
+    SIMULATION_PREPARE_SECONDS: 'executable=0.02,compute=0.02,storage=0.01,data=0.03',
+    SIMULATION_RUN_SECONDS: '0.05',
+    SIMULATION_RELEASE_SECONDS: '0.01',
+    ...env,
+  });
+  tune(config);
+  const running: RunningBroker = await startBroker(config, {
+    estimate: () => ({ boundSeconds: 0, medianSeconds: 0, components: [] }),
+  });
+  return {
+    ...running,
+    config,
+    async stop() {
+      await running.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}

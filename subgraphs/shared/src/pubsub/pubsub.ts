@@ -1,0 +1,28 @@
+import { MemPubSub, type PubSub } from '@graphql-hive/pubsub';
+import { RedisPubSub } from '@graphql-hive/pubsub/redis';
+import { Redis } from 'ioredis';
+
+/**
+ * The pub/sub every service publishes step changes on: in memory by default, Redis when a URL is
+ * given, so that several broker and gateway instances share one stream of changes.
+ */
+export interface StepChange {
+  id: string;
+  owner: string;
+  phase: string;
+  /** Epoch ms of the change, for delivery-latency figures. */
+  at: number;
+}
+
+export type Topics = { 'step-changed': StepChange };
+export type StepPubSub = PubSub<Topics>;
+export const STEP_CHANGED = 'step-changed';
+
+export function createPubSub(options: { redisUrl?: string; channelPrefix?: string } = {}): StepPubSub {
+  if (!options.redisUrl) return new MemPubSub<Topics>();
+  const connect = () => new Redis(options.redisUrl!, { maxRetriesPerRequest: null, lazyConnect: false });
+  return new RedisPubSub<Topics>(
+    { pub: connect(), sub: connect() },
+    { channelPrefix: options.channelPrefix ?? 'srcnet' },
+  );
+}
