@@ -19,6 +19,15 @@ export interface BrokerConfig {
   rules: OfferRules;
   workers: { skaha?: string; preparedata?: string; harbor?: string };
   simulation: SimulationOptions;
+  /**
+   * `commit` (default): a committed job wakes the runner at once. `poll`: jobs are looked for once
+   * a second only, as the reference broker's loop does; kept to measure against (bench/broker-throughput).
+   */
+  jobWake: 'commit' | 'poll';
+  /** How long a worker command may take before another instance (or this one, restarted) retries it. */
+  jobLeaseMs: number;
+  /** How offers estimate preparation time: the reference's constants, or none (benchmarks). */
+  estimate: 'constants' | 'zero';
 }
 
 const DEV_SECRET = 'dev-only-secret-change-me';
@@ -80,10 +89,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         supportedKinds: envList(env, 'SUPPORTED_KINDS', Object.keys(KINDS)),
         trustedRegistries: envList(env, 'TRUSTED_REGISTRIES', []),
       },
-      blockMs: envNumber(env, 'BOOKING_BLOCK_SECONDS', 60, { min: 1 }) * 1000,
-      lookAheadMs: envNumber(env, 'BOOKING_LOOKAHEAD_HOURS', 24, { min: 1 / 60 }) * 3_600_000,
+      blockMs: envNumber(env, 'BOOKING_BLOCK_SECONDS', 60, { min: 0.001 }) * 1000,
+      lookAheadMs: envNumber(env, 'BOOKING_LOOKAHEAD_HOURS', 24, { min: 1 / 3600 }) * 3_600_000,
       maxOffers: envNumber(env, 'MAX_OFFERS', 4, { min: 1, max: 100 }),
-      maxChunkMs: envNumber(env, 'MAX_OFFER_HOURS', 4, { min: 1 / 60 }) * 3_600_000,
+      maxChunkMs: envNumber(env, 'MAX_OFFER_HOURS', 4, { min: 1 / 3600 }) * 3_600_000,
       offerTtlMs: envNumber(env, 'OFFER_TTL_SECONDS', 300, { min: 1 }) * 1000,
       defaultDurationMs,
       releaseMs: envNumber(env, 'RELEASE_SECONDS', 10, { min: 0 }) * 1000,
@@ -93,6 +102,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       preparedata: envString(env, 'PREPAREDATA_WORKER_URL'),
       harbor: envString(env, 'HARBOR_WORKER_URL'),
     },
+    estimate: envChoice(env, 'PREPARATION_ESTIMATE', ['constants', 'zero'] as const, 'constants'),
+    jobLeaseMs: envNumber(env, 'JOB_LEASE_SECONDS', 60, { min: 1 }) * 1000,
+    jobWake: envChoice(env, 'JOB_WAKE', ['commit', 'poll'] as const, 'commit'),
     simulation: {
       prepareMs: roleSeconds(envString(env, 'SIMULATION_PREPARE_SECONDS'), 'SIMULATION_PREPARE_SECONDS'),
       runMs: envNumber(env, 'SIMULATION_RUN_SECONDS', 30, { min: 0 }) * 1000,

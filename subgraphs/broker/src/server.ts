@@ -1,14 +1,18 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { schemaNameForKind } from '@srcnet/execution-step-schema';
 import { createPubSub, signedHeaders, type IdentityOptions, type StepPubSub } from '@srcnet/service-kit';
 import type { BrokerConfig } from './config.ts';
-import { openDatabase, type Database } from './database/database.ts';
-import { cancel, enqueue, jobMigrations, type JobTables } from './jobs/queue.ts';
-import { startRunner, type Runner } from './jobs/runner.ts';
+import {
+  cancel,
+  engineMigrations,
+  enqueue,
+  startEngine,
+  type Engine,
+  type EngineTables,
+} from './engine/index.ts';
 import { registerGraphQL } from './graphql/server.ts';
-import { constantEstimate } from './offers/estimate.ts';
+import { brokerMetrics } from './metrics.ts';
+import { constantEstimate, zeroEstimate } from './offers/estimate.ts';
 import { registerRestRoutes } from './rest/routes.ts';
 import { simulatedPlatform, type SimulatedPlatform } from './simulation/platform.ts';
 import {
@@ -20,6 +24,7 @@ import {
   type TimerPayload,
 } from './steps/service.ts';
 import { stepMigrations, type BrokerTables } from './steps/tables.ts';
+import { openStore, type Store } from './store/index.ts';
 
 /** Where commands go when no worker is configured for them: the built-in simulated platform. */
 export const SIMULATION = 'inprocess:simulation';
@@ -27,8 +32,8 @@ export const SIMULATION = 'inprocess:simulation';
 export interface RunningBroker {
   app: FastifyInstance;
   broker: Broker;
-  database: Database<BrokerTables & JobTables>;
-  runner: Runner;
+  store: Store<BrokerTables & EngineTables>;
+  engine: Engine;
   pubsub: StepPubSub;
   simulation: SimulatedPlatform;
   url: string;
@@ -59,12 +64,9 @@ export interface StartOptions {
 }
 
 export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
-  if (!config.databaseUrl.startsWith('postgres') && config.databaseUrl !== ':memory:') {
-    mkdirSync(dirname(config.databaseUrl), { recursive: true });
-  }
-  const database = await openDatabase<BrokerTables & JobTables>(config.databaseUrl, {
-    ...jobMigrations,
-    ...stepMigrations,
+  const store = await openStore<BrokerTables & EngineTables>({
+    url: config.databaseUrl,
+    migrations: [engineMigrations, stepMigrations],
   });
   const pubsub = options.pubsub ?? createPubSub({ redisUrl: config.redisUrl });
   const identity: IdentityOptions = {
@@ -75,27 +77,27 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 1024 * 1024 });
 
   let publicUrl = config.publicUrl;
-  // Jobs a transaction queued become due when it commits; the runner starts once the server listens.
-  let wakeJobs = () => {};
+  const jobs: { engine?: Engine } = {};
+  const metrics = brokerMetrics(store.db as never, () => jobs.engine);
   const broker: Broker = new Broker(
     {
-      dialect: database.dialect,
-      db: database.db as never,
-      transaction: async (fn) => {
-        const result = await database.transaction((tx) => fn(tx as never));
-        wakeJobs();
-        return result;
-      },
+      dialect: store.dialect,
+      db: store.db as never,
+      transaction: (fn) => store.transaction((tx) => fn(tx as never)),
     },
     {
-      enqueue: (tx, job) => enqueue(tx as never, job, database.dialect),
+      enqueue: (tx, job) => enqueue(tx as never, job),
       cancel: (tx, key) => cancel(tx as never, key),
     },
     pubsub,
     {
       rules: config.rules,
-      estimate: options.estimate ?? constantEstimate,
+      estimate: options.estimate ?? (config.estimate === 'zero' ? zeroEstimate : constantEstimate),
       workerFor: workerFor(config.workers),
+      observer: {
+        transition: (to) => metrics.transitions.inc({ to }),
+        callback: (source, delayMs) => metrics.callbackDelay.observe({ source }, Math.max(0, delayMs) / 1000),
+      },
     },
   );
   const simulation = simulatedPlatform(config.simulation, async (callback) => {
@@ -112,9 +114,12 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   });
   registerGraphQL(app, { broker, pubsub, identity, baseUrl: config.publicUrl });
   app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   app.get('/readyz', async (_request, reply) => {
     try {
-      await database.ping();
+      await store.ping();
       return { status: 'ready' };
     } catch (error) {
       return reply.code(503).send({ status: 'not ready', reason: (error as Error).message });
@@ -125,42 +130,54 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   const url = address.replace('[::1]', '127.0.0.1');
   publicUrl ??= url;
   // Started once the address is known: commands carry it as their callback URL.
-  const jobs = await startRunner({
-    database: database as never,
+  const engine = startEngine<BrokerTables & EngineTables>({
+    store,
     handlers: {
-      [TIMER_JOB]: (job) => broker.onTimer(job.payload as TimerPayload),
-      [COMMAND_JOB]: async (job) => {
-        const { target, command: queued } = job.payload as CommandPayload;
-        const command = { ...queued, callbackUrl: `${publicUrl}/callbacks` };
-        if (target === SIMULATION) return simulation.handle(command);
-        const body = JSON.stringify(command);
-        const response = await fetch(target, {
-          method: 'POST',
-          headers: signedHeaders(config.callbackSecret, body, command.commandId),
-          body,
-          signal: AbortSignal.timeout(10_000),
-        });
-        if (!response.ok)
-          throw new Error(`${target} answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+      // Timers change state: run exactly once, in the engine's transaction, published after commit.
+      [TIMER_JOB]: {
+        style: 'state',
+        run: (job, tx, hooks) =>
+          broker.onTimer(job.payload as TimerPayload, { tx: tx as never, afterCommit: hooks.afterCommit }),
+      },
+      [COMMAND_JOB]: {
+        style: 'delivery',
+        run: async (job) => {
+          const { target, command: queued } = job.payload as CommandPayload;
+          const command = { ...queued, callbackUrl: `${publicUrl}/callbacks` };
+          if (target === SIMULATION) return simulation.handle(command);
+          const body = JSON.stringify(command);
+          const response = await fetch(target, {
+            method: 'POST',
+            headers: signedHeaders(config.callbackSecret, body, command.commandId),
+            body,
+            signal: AbortSignal.timeout(10_000),
+          });
+          if (!response.ok)
+            throw new Error(
+              `${target} answered ${response.status}: ${(await response.text()).slice(0, 200)}`,
+            );
+        },
       },
     },
-    onError: (job, error) => app.log.warn({ job: job.key, err: error }, 'job failed; it will be retried'),
+    leaseMs: config.jobLeaseMs,
+    logger: app.log,
+    ...(config.jobWake === 'poll' ? { pollEveryMs: 1000 } : {}),
   });
-  wakeJobs = jobs.wake;
+  jobs.engine = engine;
   return {
     app,
     broker,
-    database,
-    runner: jobs,
+    store,
+    engine,
     pubsub,
     simulation,
     url,
     async close() {
       simulation.stop();
-      await jobs.stop();
+      await engine.stop();
       await app.close();
       await pubsub.dispose();
-      await database.close();
+      await store.close();
     },
   };
 }

@@ -20,6 +20,7 @@ export async function testBroker(
     SIMULATION_PREPARE_SECONDS: 'executable=0.02,compute=0.02,storage=0.01,data=0.03',
     SIMULATION_RUN_SECONDS: '0.05',
     SIMULATION_RELEASE_SECONDS: '0.01',
+    PREPARATION_ESTIMATE: 'zero',
     ...env,
   });
   tune(config);

@@ -49,25 +49,43 @@ export function findWindows(
 ): Window[] {
   const first = Math.ceil(earliest / rules.blockMs) * rules.blockMs;
   const blocks = Math.floor(rules.lookAheadMs / rules.blockMs);
-  const used = Array.from({ length: blocks }, () => ({ cores: 0, memoryGiB: 0, storageGiB: 0 }));
+  // Difference arrays: each booking costs O(1) however long it is, then one running sum.
+  const delta = {
+    cores: new Float64Array(blocks + 1),
+    memoryGiB: new Float64Array(blocks + 1),
+    storageGiB: new Float64Array(blocks + 1),
+  };
   for (const booking of bookings) {
     const from = Math.max(0, Math.floor((booking.start - first) / rules.blockMs));
     const to = Math.min(blocks, Math.ceil((booking.end - first) / rules.blockMs));
-    for (let i = from; i < to; i++) {
-      used[i]!.cores += booking.cores;
-      used[i]!.memoryGiB += booking.memoryGiB;
-      used[i]!.storageGiB += booking.storageGiB;
-    }
+    if (to <= from) continue;
+    delta.cores[from]! += booking.cores;
+    delta.cores[to]! -= booking.cores;
+    delta.memoryGiB[from]! += booking.memoryGiB;
+    delta.memoryGiB[to]! -= booking.memoryGiB;
+    delta.storageGiB[from]! += booking.storageGiB;
+    delta.storageGiB[to]! -= booking.storageGiB;
   }
-  const free = used.map((u) => ({
-    cores: capacity.cores - u.cores,
-    memoryGiB: capacity.memoryGiB - u.memoryGiB,
-    storageGiB: capacity.storageGiB - u.storageGiB,
-  }));
+  const free = {
+    cores: new Float64Array(blocks),
+    memoryGiB: new Float64Array(blocks),
+    storageGiB: new Float64Array(blocks),
+  };
+  let cores = 0;
+  let memoryGiB = 0;
+  let storageGiB = 0;
+  for (let i = 0; i < blocks; i++) {
+    cores += delta.cores[i]!;
+    memoryGiB += delta.memoryGiB[i]!;
+    storageGiB += delta.storageGiB[i]!;
+    free.cores[i] = capacity.cores - cores;
+    free.memoryGiB[i] = capacity.memoryGiB - memoryGiB;
+    free.storageGiB[i] = capacity.storageGiB - storageGiB;
+  }
   const fits = (i: number) =>
-    free[i]!.cores >= need.cores &&
-    free[i]!.memoryGiB >= need.memoryGiB &&
-    free[i]!.storageGiB >= need.storageGiB;
+    free.cores[i]! >= need.cores &&
+    free.memoryGiB[i]! >= need.memoryGiB &&
+    free.storageGiB[i]! >= need.storageGiB;
 
   const durationBlocks = Math.max(1, Math.ceil(need.durationMs / rules.blockMs));
   const chunkBlocks = Math.max(
@@ -86,17 +104,17 @@ export function findWindows(
     for (let start = i; start + durationBlocks <= end && windows.length < maxOffers; start += chunkBlocks) {
       const stop = Math.min(end, start + chunkBlocks);
       if (stop - start < durationBlocks) break;
-      let cores = Number.POSITIVE_INFINITY;
-      let memory = Number.POSITIVE_INFINITY;
+      let minCores = Number.POSITIVE_INFINITY;
+      let minMemory = Number.POSITIVE_INFINITY;
       for (let b = start; b < stop; b++) {
-        cores = Math.min(cores, free[b]!.cores);
-        memory = Math.min(memory, free[b]!.memoryGiB);
+        minCores = Math.min(minCores, free.cores[b]!);
+        minMemory = Math.min(minMemory, free.memoryGiB[b]!);
       }
       windows.push({
         start: first + start * rules.blockMs,
         end: first + stop * rules.blockMs,
-        cores: Math.min(2 * need.cores, need.maxCores, cores),
-        memoryGiB: Math.min(2 * need.memoryGiB, need.maxMemoryGiB, memory),
+        cores: Math.min(2 * need.cores, need.maxCores, minCores),
+        memoryGiB: Math.min(2 * need.memoryGiB, need.maxMemoryGiB, minMemory),
         storageGiB: need.storageGiB,
       });
     }

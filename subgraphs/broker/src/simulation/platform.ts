@@ -19,6 +19,8 @@ export interface SimulationOptions {
   random?: () => number;
 }
 
+const DEDUPE_WINDOW = 100_000;
+
 export type Deliver = (callback: Ivoa.ComponentCallback, command: Ivoa.WorkerCommand) => Promise<void>;
 
 export interface SimulatedPlatform {
@@ -31,9 +33,10 @@ export interface SimulatedPlatform {
 export function simulatedPlatform(options: SimulationOptions, deliver: Deliver): SimulatedPlatform {
   const random = options.random ?? Math.random;
   const done = new Set<string>();
-  const sequences = new Map<string, number>();
+  let counter = 0;
   const timers = new Set<NodeJS.Timeout>();
   let received = 0;
+  let effective = 0;
   let pending = 0;
   let stopped = false;
 
@@ -52,8 +55,9 @@ export function simulatedPlatform(options: SimulationOptions, deliver: Deliver):
     extra: Partial<Ivoa.ComponentCallback> = {},
   ) => {
     const uuid = command.component.uuid;
-    const sequence = (sequences.get(uuid) ?? 0) + 1;
-    sequences.set(uuid, sequence);
+    // Time-based, so that sequences stay increasing when several broker instances (each with its
+    // own simulation) report on the same component: prepare on one, release on another.
+    const sequence = Date.now() * 1000 + (counter++ % 1000);
     const callback: Ivoa.ComponentCallback = {
       eventId: randomUUID(),
       stepId: command.stepId,
@@ -83,6 +87,9 @@ export function simulatedPlatform(options: SimulationOptions, deliver: Deliver):
       received++;
       if (done.has(command.commandId)) return;
       done.add(command.commandId);
+      effective++;
+      // A window of recent commands is enough to catch redeliveries, and keeps memory flat.
+      if (done.size > DEDUPE_WINDOW) done.delete(done.values().next().value!);
       switch (command.action) {
         case 'prepare': {
           const ms = options.prepareMs[command.component.role] ?? 0;
@@ -112,7 +119,7 @@ export function simulatedPlatform(options: SimulationOptions, deliver: Deliver):
           return;
       }
     },
-    stats: () => ({ received, effective: done.size, pendingCallbacks: pending }),
+    stats: () => ({ received, effective, pendingCallbacks: pending }),
     stop() {
       stopped = true;
       for (const timer of timers) clearTimeout(timer);

@@ -49,9 +49,27 @@ export interface BrokerOptions {
   /** Which worker does what: the URL commands for a component are sent to. */
   workerFor: (component: { role: string; kind: string }) => string;
   now?: () => number;
+  /** Told about each committed phase change and applied callback, for metrics. */
+  observer?: {
+    transition(to: string): void;
+    callback(source: string, delayMs: number): void;
+  };
+}
+
+/** A transaction someone else opened (the job engine's), with its after-commit hook. */
+export interface OuterTransaction {
+  tx: store.Db;
+  afterCommit(fn: () => void): void;
+}
+
+/** What one transaction changed, reported once it commits. */
+interface Changes {
+  steps: StepRecord[];
+  transitions: string[];
 }
 
 export const TIMER_JOB = 'step.timer';
+const HISTORY_PER_WRITE = 16;
 export const COMMAND_JOB = 'worker.command';
 
 export interface TimerPayload {
@@ -78,40 +96,57 @@ export class Broker {
     this.now = options.now ?? Date.now;
   }
 
-  private async change<T>(fn: (tx: store.Db, changed: StepRecord[]) => Promise<T>): Promise<T> {
-    const changed: StepRecord[] = [];
-    const result = await this.db.transaction((tx) => fn(tx, changed));
-    for (const step of changed) {
-      void this.pubsub.publish(STEP_CHANGED, {
-        id: step.id,
-        owner: step.owner,
-        phase: step.phase,
-        at: step.modified,
-      });
+  /**
+   * Runs fn in a transaction (its own, or the job engine's when given) and publishes what it
+   * changed once that transaction commits.
+   */
+  private async change<T>(
+    fn: (tx: store.Db, changed: Changes) => Promise<T>,
+    outer?: OuterTransaction,
+  ): Promise<T> {
+    const changed: Changes = { steps: [], transitions: [] };
+    const publish = () => {
+      for (const step of changed.steps) {
+        void this.pubsub.publish(STEP_CHANGED, {
+          id: step.id,
+          owner: step.owner,
+          phase: step.phase,
+          at: step.modified,
+        });
+      }
+      for (const to of changed.transitions) this.options.observer?.transition(to);
+    };
+    if (outer) {
+      const result = await fn(outer.tx, changed);
+      outer.afterCommit(publish);
+      return result;
     }
+    const result = await this.db.transaction((tx) => fn(tx, changed));
+    publish();
     return result;
   }
 
   /** Writes what an event did: the step, its history, timers and commands. */
-  private async persist(tx: store.Db, record: StepRecord, effects: Effects): Promise<StepRecord> {
+  private async persist(
+    tx: store.Db,
+    record: StepRecord,
+    effects: Effects,
+    changed: Changes,
+  ): Promise<StepRecord> {
     const saved = await store.updateStep(tx, record);
     await this.persistEffects(tx, saved, effects);
+    changed.steps.push(saved);
+    changed.transitions.push(...effects.history.map((entry) => entry.to));
     return saved;
   }
 
   private async persistEffects(tx: store.Db, record: StepRecord, effects: Effects) {
-    if (effects.history.length) {
-      const last = await tx
-        .selectFrom('step_history')
-        .select((eb) => eb.fn.max('seq').as('seq'))
-        .where('step_id', '=', record.id)
-        .executeTakeFirst();
-      const base = Number(last?.seq ?? -1) + 1;
-      await store.appendHistory(
-        tx,
-        effects.history.map((entry, i) => ({ ...entry, seq: base + i })),
-      );
-    }
+    // Each write bumps the version once and adds at most a few entries, so version-based
+    // numbers are unique and in order without reading the last one back.
+    await store.appendHistory(
+      tx,
+      effects.history.map((entry, i) => ({ ...entry, seq: record.version * HISTORY_PER_WRITE + i })),
+    );
     for (const [event, at] of effects.timers) {
       if (at === null) {
         await this.queue.cancel(tx, timerKey(record.id, event));
@@ -223,9 +258,8 @@ export class Broker {
         const effects = noEffects();
         applyEvent(offer, 'offer', direct ? 'client:direct' : 'client:request', now, effects);
         if (direct) applyEvent(offer, 'accept', 'client:direct', now, effects);
-        saved.push(await this.persist(tx, offer, effects));
+        saved.push(await this.persist(tx, offer, effects, changed));
       }
-      changed.push(...saved);
       return { offerSet, offers: saved };
     });
   }
@@ -312,14 +346,13 @@ export class Broker {
       }
       const effects = noEffects();
       applyEvent(record, event, `client:${event}`, now, effects);
-      const saved = await this.persist(tx, record, effects);
-      changed.push(saved);
+      const saved = await this.persist(tx, record, effects, changed);
       if (event === 'accept' && record.offerSetId) {
         for (const sibling of await store.stepsOfOfferSet(tx, record.offerSetId)) {
           if (sibling.id === id || sibling.phase !== 'OFFERED') continue;
           const siblingEffects = noEffects();
           applyEvent(sibling, 'sibling-accepted', `client:accept ${id}`, now, siblingEffects);
-          changed.push(await this.persist(tx, sibling, siblingEffects));
+          await this.persist(tx, sibling, siblingEffects, changed);
         }
       }
       return saved;
@@ -327,7 +360,7 @@ export class Broker {
   }
 
   /** A durable timer fired. Idempotent: a timer for a step that has moved on changes nothing. */
-  async onTimer({ stepId, event }: TimerPayload): Promise<void> {
+  async onTimer({ stepId, event }: TimerPayload, outer?: OuterTransaction): Promise<void> {
     await this.change(async (tx, changed) => {
       const record = await store.getStepForUpdate(tx, stepId, this.db.dialect);
       if (!record) return;
@@ -350,8 +383,8 @@ export class Broker {
       } else if (canTransition(record.phase, event)) {
         applyEvent(record, event, `timer:${event}`, now, effects);
       } else return;
-      changed.push(await this.persist(tx, record, effects));
-    });
+      await this.persist(tx, record, effects, changed);
+    }, outer);
   }
 
   /**
@@ -359,7 +392,7 @@ export class Broker {
    * Repeats (same or older sequence for the component) change nothing.
    */
   async applyCallback(callback: Ivoa.ComponentCallback, source: string): Promise<'applied' | 'ignored'> {
-    return this.change(async (tx, changed) => {
+    const outcome = await this.change(async (tx, changed) => {
       const record = await store.getStepForUpdate(tx, callback.stepId, this.db.dialect);
       if (!record) throw notFound('step', callback.stepId);
       if (!(await store.claimCallbackSequence(tx, record.id, callback.componentUuid, callback.sequence)))
@@ -369,11 +402,13 @@ export class Broker {
       const moved = applyComponentPhase(record, callback, `callback:${source}`, this.now(), effects);
       if (!moved && !callback.progress) {
         await this.persistEffects(tx, record, effects);
-        return 'ignored';
+        return 'ignored' as const;
       }
-      changed.push(await this.persist(tx, record, effects));
-      return 'applied';
+      await this.persist(tx, record, effects, changed);
+      return 'applied' as const;
     });
+    this.options.observer?.callback(source, this.now() - Date.parse(callback.at));
+    return outcome;
   }
 
   listSteps(identity: Identity, query: Omit<store.StepQuery, 'owner'>): Promise<StepRecord[]> {

@@ -106,7 +106,7 @@ export const stepMigrations: Record<string, Migration> = {
         .createTable('component_callbacks')
         .addColumn('component_uuid', 'text', (c) => c.primaryKey())
         .addColumn('step_id', 'text', (c) => c.notNull())
-        .addColumn('sequence', 'integer', (c) => c.notNull())
+        .addColumn('sequence', 'bigint', (c) => c.notNull())
         .execute();
     },
     async down(db: Kysely<unknown>) {

@@ -1,0 +1,2 @@
+export * from './harbor/index.ts';
+export * as registry from './registry/index.ts';

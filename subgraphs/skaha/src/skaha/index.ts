@@ -1,0 +1,13 @@
+export type * from './types.ts';
+export { SESSION_STATUSES, SESSION_TYPES } from './types.ts';
+export type { RequestOptions, RetryPolicy, SkahaApi, SkahaClientOptions } from './client.ts';
+export { DEFAULT_RETRY_POLICY, SkahaClient } from './client.ts';
+export type { SkahaErrorDetails, SkahaErrorReason } from './errors.ts';
+export { SkahaError } from './errors.ts';
+export type { SessionEvent } from './events.ts';
+export { parseEventsTable } from './events.ts';
+export type { SessionResources } from './quantities.ts';
+export { parseCores, parseMemoryGB, parseTime, sessionResources } from './quantities.ts';
+export { isFinished, normaliseStatus } from './status.ts';
+export type { CallbackReading } from './callbacks.ts';
+export { readSessionCallback } from './callbacks.ts';
