@@ -31,7 +31,7 @@ export const SERVICES: ServiceSpec[] = [
     name: 'skaha-emulator',
     entry: 'subgraphs/skaha/emulator/main.ts',
     port: PORTS.skahaEmulator,
-    health: '/skaha/v1/repository',
+    health: '/_emulator/stats',
     env: { SKAHA_EMULATOR_PORT: String(PORTS.skahaEmulator) },
   },
   {

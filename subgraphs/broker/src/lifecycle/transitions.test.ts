@@ -51,6 +51,14 @@ describe('step events from component phases', () => {
     expect(eventFromComponents('PREPARING', [c('compute', 'RUNNING'), c('data', 'AVAILABLE')])).toBe('ready');
     expect(eventFromComponents('AVAILABLE', [c('compute', 'RUNNING'), c('data', 'AVAILABLE')])).toBe('run');
   });
+  it('a session that finished before its RUNNING report arrived still moves the step on', () => {
+    expect(eventFromComponents('PREPARING', [c('compute', 'COMPLETED'), c('executable', 'AVAILABLE')])).toBe(
+      'ready',
+    );
+    expect(eventFromComponents('AVAILABLE', [c('compute', 'COMPLETED'), c('executable', 'AVAILABLE')])).toBe(
+      'release',
+    );
+  });
   it('the executable finishing releases the step; all done completes it', () => {
     expect(eventFromComponents('RUNNING', [c('compute', 'COMPLETED'), c('data', 'AVAILABLE')])).toBe(
       'release',

@@ -132,7 +132,13 @@ export function eventFromComponents(
   const phases = components.map((component) => component.phase);
   if (phases.includes('FAILED') && canTransition(phase, 'fail')) return 'fail';
   if (phase === 'RELEASING' && phases.every(componentDone)) return 'complete';
-  if (phase === 'PREPARING' && phases.every((p) => p === 'AVAILABLE' || p === 'RUNNING')) return 'ready';
+  // A component that already finished (its callback overtook the one saying it ran) counts as ready.
+  if (
+    phase === 'PREPARING' &&
+    phases.every((p) => p === 'AVAILABLE' || p === 'RUNNING' || p === 'COMPLETED')
+  ) {
+    return 'ready';
+  }
   if (
     (phase === 'AVAILABLE' || phase === 'RUNNING') &&
     phases.some((p) => p === 'COMPLETED' || p === 'RELEASING')

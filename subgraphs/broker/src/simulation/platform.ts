@@ -33,7 +33,9 @@ export interface SimulatedPlatform {
 export function simulatedPlatform(options: SimulationOptions, deliver: Deliver): SimulatedPlatform {
   const random = options.random ?? Math.random;
   const done = new Set<string>();
-  let counter = 0;
+  let lastSequence = 0;
+  /** Per component, the delivery of its previous callback: callbacks go out in order, as a real worker's do. */
+  const lanes = new Map<string, Promise<void>>();
   const timers = new Set<NodeJS.Timeout>();
   let received = 0;
   let effective = 0;
@@ -57,7 +59,7 @@ export function simulatedPlatform(options: SimulationOptions, deliver: Deliver):
     const uuid = command.component.uuid;
     // Time-based, so that sequences stay increasing when several broker instances (each with its
     // own simulation) report on the same component: prepare on one, release on another.
-    const sequence = Date.now() * 1000 + (counter++ % 1000);
+    const sequence = (lastSequence = Math.max(lastSequence + 1, Date.now() * 1000));
     const callback: Ivoa.ComponentCallback = {
       eventId: randomUUID(),
       stepId: command.stepId,
@@ -68,14 +70,24 @@ export function simulatedPlatform(options: SimulationOptions, deliver: Deliver):
       ...extra,
     };
     pending++;
-    const attempt = (n: number) => {
-      if (stopped) return;
-      deliver(callback, command).then(
-        () => pending--,
-        () => later(Math.min(1000, 50 * 2 ** n), () => attempt(n + 1)),
-      );
-    };
-    attempt(0);
+    const delivered = new Promise<void>((resolve) => {
+      const attempt = (n: number) => {
+        if (stopped) return resolve();
+        deliver(callback, command).then(
+          () => {
+            pending--;
+            resolve();
+          },
+          () => later(Math.min(1000, 50 * 2 ** n), () => attempt(n + 1)),
+        );
+      };
+      const previous = lanes.get(uuid) ?? Promise.resolve();
+      void previous.then(() => attempt(0));
+    });
+    lanes.set(uuid, delivered);
+    void delivered.then(() => {
+      if (lanes.get(uuid) === delivered) lanes.delete(uuid);
+    });
   };
 
   const isContainer = (command: Ivoa.WorkerCommand) =>
