@@ -5,7 +5,8 @@ export default tseslint.config(
   {
     ignores: [
       '**/node_modules/**',
-      '**/dist/**', '**/lib/**',
+      '**/dist/**',
+      '**/lib/**',
       '**/generated/**',
       'schema/client/src/graphql/**',
       'portal/**',

@@ -148,7 +148,8 @@ async function run(store: Run['store'], mode: Run['mode'], steps: number): Promi
       amount: steps,
       timeout: 60,
     });
-    const errors = load.errors + load.timeouts > 0 ? [`${load.errors} errors, ${load.timeouts} timeouts`] : [];
+    const errors =
+      load.errors + load.timeouts > 0 ? [`${load.errors} errors, ${load.timeouts} timeouts`] : [];
     const sampler = setInterval(() => void sample().catch(() => {}), 500);
     if (errors.length) throw new Error(`direct requests failed: ${errors.join(', ')}`);
     while (completed + failed < steps) {

@@ -36,7 +36,7 @@ function startBrokerProcess(port: number, workerUrl: string): ChildProcess {
         BROKER_PORT: String(port),
         SQLITE_PATH: join(dir, 'broker.sqlite'),
         CALLBACK_SECRET: SECRET,
-      JOB_LEASE_SECONDS: '3',
+        JOB_LEASE_SECONDS: '3',
         SKAHA_WORKER_URL: workerUrl,
         HARBOR_WORKER_URL: workerUrl,
         PREPAREDATA_WORKER_URL: workerUrl,
