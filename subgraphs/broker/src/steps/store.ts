@@ -185,22 +185,31 @@ export async function historyOf(db: Db, stepIds: readonly string[]): Promise<Map
 
 /** What every step that holds capacity has booked between now and the horizon. */
 export async function bookings(db: Db, now: number, horizon: number): Promise<Booking[]> {
+  // Steps offered or accepted together share a window; summing per window keeps the rows few
+  // however many steps are active.
   const rows = await db
     .selectFrom('steps')
-    .select(['available_start', 'available_end', 'cores', 'memory_gib', 'storage_gib', 'phase', 'expires'])
+    .select((eb) => [
+      'available_start',
+      'available_end',
+      eb.fn.sum<number>('cores').as('cores'),
+      eb.fn.sum<number>('memory_gib').as('memory_gib'),
+      eb.fn.sum<number>('storage_gib').as('storage_gib'),
+    ])
     .where('phase', 'in', [...CAPACITY_PHASES])
     .where('available_end', '>', now)
     .where('available_start', '<', horizon)
+    // An offer whose expiry timer has not run yet holds nothing.
+    .where((eb) => eb.or([eb('phase', '!=', 'OFFERED'), eb('expires', 'is', null), eb('expires', '>', now)]))
+    .groupBy(['available_start', 'available_end'])
     .execute();
-  return rows
-    .filter((row) => row.phase !== 'OFFERED' || row.expires === null || Number(row.expires) > now)
-    .map((row) => ({
-      start: Number(row.available_start),
-      end: Number(row.available_end),
-      cores: row.cores,
-      memoryGiB: row.memory_gib,
-      storageGiB: row.storage_gib,
-    }));
+  return rows.map((row) => ({
+    start: Number(row.available_start),
+    end: Number(row.available_end),
+    cores: Number(row.cores),
+    memoryGiB: Number(row.memory_gib),
+    storageGiB: Number(row.storage_gib),
+  }));
 }
 
 /** Serialises offer making across broker instances, so that two offers never book the same capacity. */
