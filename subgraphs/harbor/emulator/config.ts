@@ -6,8 +6,8 @@ import type { ImageSpec } from './artifacts/content.ts';
 import type { UserSpec } from './auth/access.ts';
 import type { Faults } from './faults/faults.ts';
 import { faultsFromEnv } from './faults/faults.ts';
-import type { Random } from './random.ts';
-import { jittered } from './random.ts';
+import type { Random } from '@srcnet/service-kit';
+import { jittered } from '@srcnet/service-kit';
 
 export interface Timing {
   /** Multiplies every simulated duration: 0.01 makes a 100 s copy take 1 s (default 1). */

@@ -13,7 +13,7 @@ import { resolveTiming } from './config.ts';
 import { FaultInjector } from './faults/faults.ts';
 import { RequestCounter } from './http/requests.ts';
 import { ProxyCache } from './proxycache/cache.ts';
-import { seededRandom } from './random.ts';
+import { seededRandom } from '@srcnet/service-kit';
 import { RegistryEndpoints } from './registry/endpoints.ts';
 import type { UpstreamImage } from './registry/upstreams.ts';
 import { SyntheticRegistry } from './registry/upstreams.ts';

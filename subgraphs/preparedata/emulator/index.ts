@@ -12,7 +12,7 @@ import type { Faults } from './faults/faults.ts';
 import { FaultInjector } from './faults/faults.ts';
 import type { RestartOptions, ServerContext } from './http/server.ts';
 import { buildServer } from './http/server.ts';
-import { seededRandom } from './random.ts';
+import { seededRandom } from '@srcnet/service-kit';
 import type { StagingSnapshot } from './staging/engine.ts';
 import { StagingEngine } from './staging/engine.ts';
 import type { StorageAreaConfig } from './staging/storage.ts';

@@ -2,3 +2,4 @@ export * from './callbacks/signature.ts';
 export * from './identity/identity.ts';
 export * from './pubsub/pubsub.ts';
 export * from './config/env.ts';
+export * from './random/random.ts';

@@ -12,7 +12,7 @@ import { FaultInjector } from './faults/faults.ts';
 import { DEFAULT_REGISTRY_HOSTS, defaultContext, defaultImages } from './fixtures.ts';
 import type { RestartOptions, ServerContext } from './http/server.ts';
 import { buildServer } from './http/server.ts';
-import { seededRandom } from './random.ts';
+import { seededRandom } from '@srcnet/service-kit';
 import type { RequestCounts } from './requests.ts';
 import { RequestCounter } from './requests.ts';
 import type { Capacity, EmulatedStatus } from './sessions/engine.ts';

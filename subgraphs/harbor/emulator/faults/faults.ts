@@ -3,7 +3,7 @@
  * and `/v2`) and on webhook deliveries. Every switch fires with a probability drawn from the
  * emulator's seeded generator, optionally only a fixed number of times.
  */
-import type { Random } from '../random.ts';
+import type { Random } from '@srcnet/service-kit';
 
 /** Fires with probability `rate`; with `count`, at most that many more times. */
 export interface FaultSwitch {

@@ -18,7 +18,7 @@ import { HarborFailure } from '../artifacts/store.ts';
 import type { Timing } from '../config.ts';
 import { transferMs } from '../config.ts';
 import type { HarborCore } from '../core.ts';
-import type { Random } from '../random.ts';
+import type { Random } from '@srcnet/service-kit';
 import type { UpstreamImage } from '../registry/upstreams.ts';
 import { transferSize } from '../registry/upstreams.ts';
 import { compileFilters, destinationRepository, validateFilters } from './filters.ts';

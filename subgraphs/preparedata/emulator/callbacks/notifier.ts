@@ -4,7 +4,7 @@ import { parseRetryAfter } from '../../src/preparedata/client.ts';
 import type { WireCallbackEvent } from '../../src/preparedata/mapping.ts';
 import type { CallbackRegistration } from '../../src/preparedata/types.ts';
 import type { FaultInjector } from '../faults/faults.ts';
-import type { Random } from '../random.ts';
+import type { Random } from '@srcnet/service-kit';
 import type { Job } from '../staging/engine.ts';
 
 export interface CallbackOptions {

@@ -1,5 +1,5 @@
 import type { OperationName } from '../../src/preparedata/mapping.ts';
-import type { Random } from '../random.ts';
+import type { Random } from '@srcnet/service-kit';
 
 /** Fires with probability `rate`; with `count`, at most that many more times. */
 export interface FaultSwitch {

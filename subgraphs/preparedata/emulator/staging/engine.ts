@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { WireFile, WireJob } from '../../src/preparedata/mapping.ts';
 import type { CallbackRegistration, Did, StageState } from '../../src/preparedata/types.ts';
 import type { Catalogue, SiteConfig } from '../catalogue.ts';
-import type { Random } from '../random.ts';
+import type { Random } from '@srcnet/service-kit';
 import type { SourceRef, StagingStore, StorageAreaConfig } from './storage.ts';
 
 /** A refusal the HTTP layer turns into a response with this status and detail. */

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { signedHeaders } from '@srcnet/service-kit';
 import type { FaultInjector } from '../faults/faults.ts';
-import type { Random } from '../random.ts';
+import type { Random } from '@srcnet/service-kit';
 import type { Registration } from './registry.ts';
 
 export interface DeliveryOptions {

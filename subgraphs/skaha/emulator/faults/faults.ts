@@ -1,7 +1,7 @@
 import { ConfigError, envNumber } from '@srcnet/service-kit';
 import type { Operation } from '../operations.ts';
 import { OPERATIONS } from '../operations.ts';
-import type { Random } from '../random.ts';
+import type { Random } from '@srcnet/service-kit';
 
 /** Fires with probability `rate`; with `count`, at most that many more times. */
 export interface FaultSwitch {

@@ -1,5 +1,5 @@
 import type { ResourceContext, SessionType } from '../../src/skaha/types.ts';
-import type { Random } from '../random.ts';
+import type { Random } from '@srcnet/service-kit';
 import { randomId } from '../random.ts';
 
 /** The statuses current Skaha reports (backends.md §1.6). */

@@ -2,18 +2,17 @@
 export type Random = () => number;
 
 /**
- * SplitMix32: a tiny seedable generator, so that a run's jitter and failures can be replayed
+ * Mulberry32: small and seedable, so that an emulator's jitter and failure pattern can be replayed
  * from its seed.
  */
 export function seededRandom(seed: number): Random {
-  let state = seed | 0;
+  let state = seed >>> 0;
   return () => {
-    state = (state + 0x9e3779b9) | 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    z ^= z >>> 16;
-    return (z >>> 0) / 4294967296;
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
