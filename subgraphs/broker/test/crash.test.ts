@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startSimulatedWorker } from '../src/simulation/server.ts';
-import { waitFor } from './harness.ts';
+import { containerStep, waitFor } from './harness.ts';
 
 const SECRET = 'crash-test-secret';
 const STEPS = 200;
@@ -51,16 +51,7 @@ function startBrokerProcess(port: number, workerUrl: string): ChildProcess {
   return child;
 }
 
-const step = {
-  executable: {
-    kind: 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/executable/docker-container.yaml',
-    image: {
-      locations: ['ghcr.io/zarquan/heliophorus-cantliei:sha-831ee57'],
-      digest: `sha256:${'b'.repeat(64)}`,
-    },
-  },
-  schedule: { requested: { duration: 'PT10M' } },
-};
+const step = containerStep('PT10M');
 
 describe('a broker killed mid-lifecycle', () => {
   it('loses no step and applies no worker command twice', async () => {

@@ -50,3 +50,28 @@ export async function waitFor<T>(
     await new Promise((done) => setTimeout(done, 20));
   }
 }
+
+/** A container step that runs to completion on the simulated platform. */
+export const containerStep = (duration = 'PT10M') => ({
+  executable: {
+    kind: 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/executable/docker-container.yaml',
+    image: {
+      locations: ['ghcr.io/zarquan/heliophorus-cantliei:sha-831ee57'],
+      digest: `sha256:${'b'.repeat(64)}`,
+    },
+  },
+  schedule: { requested: { duration } },
+});
+
+/** The phases a container step passes through, leaving out WAITING (there when its booked start was still ahead). */
+export const CONTAINER_PHASES = [
+  'OFFERED',
+  'ACCEPTED',
+  'PREPARING',
+  'AVAILABLE',
+  'RUNNING',
+  'RELEASING',
+  'COMPLETED',
+];
+export const phasesOf = (history: { to: string }[]) =>
+  history.map((h) => h.to).filter((phase) => phase !== 'WAITING');

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceAvailable, TEST_DATABASE_URL } from '@srcnet/service-kit/testing';
-import { testBroker, waitFor } from './harness.ts';
+import { CONTAINER_PHASES, containerStep, phasesOf, testBroker, waitFor } from './harness.ts';
 
 /**
  * Two broker instances on one PostgreSQL database share the work: every step completes, and
@@ -30,16 +30,7 @@ afterAll(async () => {
 });
 
 const STEPS = 500;
-const step = {
-  executable: {
-    kind: 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/executable/docker-container.yaml',
-    image: {
-      locations: ['ghcr.io/zarquan/heliophorus-cantliei:sha-831ee57'],
-      digest: `sha256:${'c'.repeat(64)}`,
-    },
-  },
-  schedule: { requested: { duration: 'PT5M' } },
-};
+const step = containerStep('PT5M');
 
 describe.skipIf(!available)('two brokers on one PostgreSQL', () => {
   it(`share ${STEPS} steps, and every event is processed exactly once`, async () => {
@@ -84,19 +75,7 @@ describe.skipIf(!available)('two brokers on one PostgreSQL', () => {
       expect(Math.min(stats[0]!.effective, stats[1]!.effective)).toBeGreaterThan(0);
       const history = await a.broker.history(ids);
       for (const id of ids) {
-        const phases = history
-          .get(id)!
-          .map((h) => h.to)
-          .filter((p) => p !== 'WAITING');
-        expect(phases).toEqual([
-          'OFFERED',
-          'ACCEPTED',
-          'PREPARING',
-          'AVAILABLE',
-          'RUNNING',
-          'RELEASING',
-          'COMPLETED',
-        ]);
+        expect(phasesOf(history.get(id)!)).toEqual(CONTAINER_PHASES);
       }
     } finally {
       await a.stop();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { exampleText, testBroker, waitFor } from './harness.ts';
+import { CONTAINER_PHASES, containerStep, exampleText, phasesOf, testBroker, waitFor } from './harness.ts';
 
 type Broker = Awaited<ReturnType<typeof testBroker>>;
 let broker: Broker;
@@ -199,16 +199,7 @@ describe('errors', () => {
 
 describe('the lifecycle', () => {
   it('a direct container step runs to COMPLETED, with every phase in its history', async () => {
-    const request = {
-      executable: {
-        kind: 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/executable/docker-container.yaml',
-        image: {
-          locations: ['ghcr.io/zarquan/heliophorus-cantliei:sha-831ee57'],
-          digest: `sha256:${'a'.repeat(64)}`,
-        },
-      },
-      schedule: { requested: { duration: 'PT10M' } },
-    };
+    const request = containerStep('PT10M');
     const made = await call('POST', '/direct', JSON.stringify(request), 'application/json');
     expect(made.status).toBe(303);
     expect(made.location).toBe(`${broker.url}/sessions/${made.body.meta.uuid}`);
@@ -216,20 +207,7 @@ describe('the lifecycle', () => {
       (await phaseOf(made.body.meta.uuid)) === 'COMPLETED' ? true : undefined,
     );
     const history = await broker.broker.history([made.body.meta.uuid]);
-    // WAITING appears when the booked start (the next whole block) is still ahead at accept time.
-    const phases = history
-      .get(made.body.meta.uuid)!
-      .map((h) => h.to)
-      .filter((phase) => phase !== 'WAITING');
-    expect(phases).toEqual([
-      'OFFERED',
-      'ACCEPTED',
-      'PREPARING',
-      'AVAILABLE',
-      'RUNNING',
-      'RELEASING',
-      'COMPLETED',
-    ]);
+    expect(phasesOf(history.get(made.body.meta.uuid)!)).toEqual(CONTAINER_PHASES);
   });
 
   it('a direct request that cannot be met answers 400 with a FAILED step carrying the reasons', async () => {

@@ -28,11 +28,9 @@ export interface Effects {
   commands: { action: Ivoa.WorkerAction; component: ComponentRef }[];
   /** Timers to set (at) or cancel (null); the last word on each event wins. */
   timers: Map<TimerEvent, number | null>;
-  /** Observations the callbacks carried, for the estimates. */
-  observations: Ivoa.PreparationObservation[];
 }
 
-export const noEffects = (): Effects => ({ history: [], commands: [], timers: new Map(), observations: [] });
+export const noEffects = (): Effects => ({ history: [], commands: [], timers: new Map() });
 
 const HOLDING: ReadonlySet<Ivoa.LifecyclePhase> = new Set(['PREPARING', 'AVAILABLE', 'RUNNING']);
 

@@ -39,10 +39,6 @@ export interface Transactions {
   transaction<T>(fn: (tx: store.Db) => Promise<T>): Promise<T>;
 }
 
-export interface ObservationSink {
-  record(tx: store.Db, observation: Ivoa.PreparationObservation): Promise<void>;
-}
-
 export interface BrokerOptions {
   rules: OfferRules;
   estimate: (checked: ReturnType<typeof checkRequest>) => PreparationEstimate;
@@ -69,8 +65,8 @@ interface Changes {
 }
 
 export const TIMER_JOB = 'step.timer';
-const HISTORY_PER_WRITE = 16;
 export const COMMAND_JOB = 'worker.command';
+const HISTORY_PER_WRITE = 16;
 
 export interface TimerPayload {
   stepId: string;
@@ -91,7 +87,6 @@ export class Broker {
     private readonly queue: JobQueue,
     private readonly pubsub: StepPubSub,
     private readonly options: BrokerOptions,
-    private readonly observations?: ObservationSink,
   ) {
     this.now = options.now ?? Date.now;
   }
@@ -174,7 +169,6 @@ export class Broker {
         payload: { target: this.options.workerFor(component), command } satisfies CommandPayload,
       });
     }
-    for (const observation of effects.observations) await this.observations?.record(tx, observation);
   }
 
   private parseRequest(document: unknown): { request: Ivoa.ExecutionRequest; notes: string[] } {
@@ -398,7 +392,6 @@ export class Broker {
       if (!(await store.claimCallbackSequence(tx, record.id, callback.componentUuid, callback.sequence)))
         return 'ignored';
       const effects = noEffects();
-      if (callback.observation) effects.observations.push(callback.observation);
       const moved = applyComponentPhase(record, callback, `callback:${source}`, this.now(), effects);
       if (!moved && !callback.progress) {
         await this.persistEffects(tx, record, effects);
