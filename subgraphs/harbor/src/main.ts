@@ -1,0 +1,10 @@
+/** The Harbor worker process (port 4004 by default); configuration from the environment. */
+import { loadConfig } from './config.ts';
+import { startHarborWorker } from './worker.ts';
+
+const running = await startHarborWorker(loadConfig(process.env));
+const stop = () => {
+  void running.close().then(() => process.exit(0));
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);

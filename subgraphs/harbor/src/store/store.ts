@@ -1,0 +1,143 @@
+/**
+ * What the worker must not forget across restarts, in SQLite: the commands it took (so a
+ * redelivery takes effect at most once), each step's image and copy, the callbacks not yet
+ * delivered, and the copies it observed (the history estimates learn from).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect, type Generated, type Selectable } from 'kysely';
+
+/** Where a step's image copy stands. */
+export type CopyState = 'CHECKING' | 'NOT_NEEDED' | 'COPYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+
+export interface CommandsTable {
+  command_id: string;
+  action: string;
+  /** The command JSON, kept until done so that a restart resumes it. */
+  body: string;
+  done: number;
+  received_at: string;
+}
+
+export interface ImagesTable {
+  component_uuid: string;
+  step_id: string;
+  owner: string;
+  callback_url: string;
+  /** The location chosen (or the first, before one is found). */
+  reference: string;
+  expected_digest: string | null;
+  digest: string | null;
+  size_bytes: number | null;
+  available_locally: number;
+  local_reference: string | null;
+  /** project/repository in the local Harbor. */
+  local_repository: string | null;
+  copy_state: CopyState;
+  mode: 'replication' | 'proxy-cache' | null;
+  execution_id: number | null;
+  bytes_done: number | null;
+  estimated_copy_seconds: number | null;
+  message: string | null;
+  /** Component phase last reported: PREPARING, AVAILABLE, COMPLETED, FAILED, CANCELLED. */
+  phase: string;
+  copy_started_at: string | null;
+  updated_at: string;
+}
+
+export interface OutboxTable {
+  event_id: string;
+  component_uuid: string;
+  sequence: number;
+  url: string;
+  body: string;
+  attempts: number;
+  next_attempt_at: number;
+}
+
+export interface ObservationsTable {
+  id: Generated<number>;
+  registry: string;
+  bytes: number;
+  local: number;
+  duration_seconds: number;
+  outcome: 'ok' | 'failed';
+  started_at: string;
+}
+
+export interface Tables {
+  commands: CommandsTable;
+  images: ImagesTable;
+  outbox: OutboxTable;
+  observations: ObservationsTable;
+}
+
+export type ImageRow = Selectable<ImagesTable>;
+export type Db = Kysely<Tables>;
+
+export async function openStore(path: string): Promise<Db> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Database(path);
+  if (path !== ':memory:') sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await db.schema
+    .createTable('commands')
+    .ifNotExists()
+    .addColumn('command_id', 'text', (c) => c.primaryKey())
+    .addColumn('action', 'text', (c) => c.notNull())
+    .addColumn('body', 'text', (c) => c.notNull())
+    .addColumn('done', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('received_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('images')
+    .ifNotExists()
+    .addColumn('component_uuid', 'text', (c) => c.primaryKey())
+    .addColumn('step_id', 'text', (c) => c.notNull())
+    .addColumn('owner', 'text', (c) => c.notNull())
+    .addColumn('callback_url', 'text', (c) => c.notNull())
+    .addColumn('reference', 'text', (c) => c.notNull())
+    .addColumn('expected_digest', 'text')
+    .addColumn('digest', 'text')
+    .addColumn('size_bytes', 'integer')
+    .addColumn('available_locally', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('local_reference', 'text')
+    .addColumn('local_repository', 'text')
+    .addColumn('copy_state', 'text', (c) => c.notNull())
+    .addColumn('mode', 'text')
+    .addColumn('execution_id', 'integer')
+    .addColumn('bytes_done', 'integer')
+    .addColumn('estimated_copy_seconds', 'real')
+    .addColumn('message', 'text')
+    .addColumn('phase', 'text', (c) => c.notNull())
+    .addColumn('copy_started_at', 'text')
+    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('images_step').ifNotExists().on('images').column('step_id').execute();
+  await db.schema.createIndex('images_execution').ifNotExists().on('images').column('execution_id').execute();
+  await db.schema
+    .createTable('outbox')
+    .ifNotExists()
+    .addColumn('event_id', 'text', (c) => c.primaryKey())
+    .addColumn('component_uuid', 'text', (c) => c.notNull())
+    .addColumn('sequence', 'integer', (c) => c.notNull())
+    .addColumn('url', 'text', (c) => c.notNull())
+    .addColumn('body', 'text', (c) => c.notNull())
+    .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('next_attempt_at', 'integer', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('observations')
+    .ifNotExists()
+    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('registry', 'text', (c) => c.notNull())
+    .addColumn('bytes', 'integer', (c) => c.notNull())
+    .addColumn('local', 'integer', (c) => c.notNull())
+    .addColumn('duration_seconds', 'real', (c) => c.notNull())
+    .addColumn('outcome', 'text', (c) => c.notNull())
+    .addColumn('started_at', 'text', (c) => c.notNull())
+    .execute();
+  return db;
+}
