@@ -1,0 +1,10 @@
+/** The prepareData worker process (port 4003 by default); configuration from the environment. */
+import { loadConfig } from './config.ts';
+import { startPrepareDataWorker } from './worker.ts';
+
+const running = await startPrepareDataWorker(loadConfig(process.env));
+const stop = () => {
+  void running.close().then(() => process.exit(0));
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);

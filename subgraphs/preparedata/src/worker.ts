@@ -1,0 +1,198 @@
+/**
+ * The prepareData worker process: broker commands at `POST /commands`, prepareData's notifications
+ * at `POST /notifications/preparedata`, the subgraph at `/graphql`, and `/healthz`, `/readyz`,
+ * `/metrics`.
+ */
+import Fastify, { type FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import { pino, type Logger } from 'pino';
+import { Counter, Registry } from 'prom-client';
+import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
+import { verify } from '@srcnet/service-kit';
+import { CallbackOutbox } from './callbacks/outbox.ts';
+import type { PrepareDataWorkerConfig } from './config.ts';
+import { registerGraphQL } from './graphql/server.ts';
+import { PrepareDataClient, readStageCallback, type PrepareDataApi } from './preparedata/index.ts';
+import { Stager } from './staging/stager.ts';
+import { claimCommand, openStore, type Db } from './store/store.ts';
+
+export const NOTIFICATION_PATH = '/notifications/preparedata';
+
+export interface RunningPrepareDataWorker {
+  url: string;
+  stager: Stager;
+  db: Db;
+  close(): Promise<void>;
+}
+
+type ApiOperation = keyof PrepareDataApi;
+
+/** The same API, counting each call by operation and outcome for /metrics. */
+function counted(api: PrepareDataApi, counter: Counter<'operation' | 'outcome'>): PrepareDataApi {
+  return new Proxy(api, {
+    get(target, name: ApiOperation) {
+      const method = target[name] as (...args: unknown[]) => Promise<unknown>;
+      return async (...args: unknown[]) => {
+        try {
+          const result = await method.apply(target, args);
+          counter.inc({ operation: name, outcome: 'ok' });
+          return result;
+        } catch (error) {
+          counter.inc({ operation: name, outcome: 'error' });
+          throw error;
+        }
+      };
+    },
+  });
+}
+
+export async function startPrepareDataWorker(
+  config: PrepareDataWorkerConfig,
+  options: { logger?: Logger; api?: PrepareDataApi } = {},
+): Promise<RunningPrepareDataWorker> {
+  const log = options.logger ?? pino({ name: 'preparedata-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  const db = await openStore(config.sqlitePath);
+  const registry = new Registry();
+  const backendRequests = new Counter({
+    name: 'preparedata_worker_backend_requests_total',
+    help: 'Calls to prepareData, by operation and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [registry],
+  });
+  const callbacks = new Counter({
+    name: 'preparedata_worker_callbacks_total',
+    help: 'Callback deliveries to the broker, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const notifications = new Counter({
+    name: 'preparedata_worker_notifications_total',
+    help: 'prepareData notifications received, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const api = counted(
+    options.api ?? new PrepareDataClient({ baseUrl: config.prepareDataUrl, token: config.prepareDataToken }),
+    backendRequests,
+  );
+  const outbox = new CallbackOutbox(db, config.callbackSecret, log, {
+    sent: () => callbacks.inc({ outcome: 'sent' }),
+    failed: () => callbacks.inc({ outcome: 'failed' }),
+  });
+
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  const rawBody = (request: FastifyRequest) => (typeof request.body === 'string' ? request.body : '');
+
+  // The stager needs the public address for prepareData's notifications, known only after listen.
+  const holder: { stager?: Stager } = {};
+  const stager = () => holder.stager!;
+
+  const runCommand = (command: Ivoa.WorkerCommand) =>
+    stager()
+      .run(command)
+      .then(() =>
+        db.updateTable('commands').set({ done: 1 }).where('command_id', '=', command.commandId).execute(),
+      )
+      .catch((error: unknown) => log.error({ err: error, commandId: command.commandId }, 'command failed'));
+
+  app.post('/commands', async (request, reply) => {
+    const body = rawBody(request);
+    const check = verify(config.callbackSecret, request.headers, body);
+    if (!check.ok) return reply.code(401).send({ error: check.reason });
+    let parsed: unknown;
+    try {
+      parsed = parseDocument(body, 'json');
+    } catch (error) {
+      return reply.code(400).send({ error: `body is not JSON: ${(error as Error).message}` });
+    }
+    const validated = validateWorkerCommand(parsed);
+    if (!validated.ok) return reply.code(400).send({ issues: validated.issues });
+    const command = validated.value as Ivoa.WorkerCommand;
+    if (command.component.role !== 'storage' && command.component.role !== 'data')
+      return reply.code(400).send({
+        error: `/component/role: prepareData prepares storage and data components, not ${command.component.role}`,
+      });
+    if (await claimCommand(db, command.commandId, body)) void runCommand(command);
+    return reply.code(202).send({ accepted: command.commandId });
+  });
+
+  app.post(NOTIFICATION_PATH, async (request, reply) => {
+    const read = readStageCallback(config.prepareDataCallbackSecret, request.headers, rawBody(request));
+    if (!read.ok) {
+      notifications.inc({ outcome: 'refused' });
+      return reply.code(401).send({ error: read.reason });
+    }
+    // A job not recorded yet (its submit answer still on its way): 503, so that prepareData retries.
+    if (!(await stager().notified(read.event))) {
+      notifications.inc({ outcome: 'unknown-job' });
+      return reply.code(503).send({ error: `job ${read.event.jobId} is not known yet` });
+    }
+    notifications.inc({ outcome: 'applied' });
+    return reply.code(200).send({ ok: true });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await sql`SELECT 1`.execute(db);
+      return { status: 'ready' };
+    } catch (error) {
+      return reply.code(503).send({ status: 'not ready', reason: (error as Error).message });
+    }
+  });
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+  const identity = { mode: config.authMode, gatewaySecret: config.gatewaySecret, admins: config.admins };
+  registerGraphQL(app, { db, extend: (stepId, seconds) => stager().extend(stepId, seconds), identity });
+
+  const address = await app.listen({ host: config.host, port: config.port });
+  const url = address.replace('[::1]', '127.0.0.1');
+  const publicUrl = (config.publicUrl ?? url).replace(/\/$/, '');
+  holder.stager = new Stager({
+    db,
+    api,
+    outbox,
+    log,
+    storageArea: config.storageArea,
+    progressIntervalMs: config.progressIntervalMs,
+    ...(config.callbacks === 'on'
+      ? { notification: { url: publicUrl + NOTIFICATION_PATH, secret: config.prepareDataCallbackSecret } }
+      : {}),
+  });
+
+  // Catch up after a restart: resume commands taken but not finished, deliver pending callbacks,
+  // and read every followed job once (notifications sent while down are lost).
+  const unfinished = await db.selectFrom('commands').select('body').where('done', '=', 0).execute();
+  for (const row of unfinished) void runCommand(JSON.parse(row.body) as Ivoa.WorkerCommand);
+  outbox.kick();
+  let retry: NodeJS.Timeout | undefined;
+  const reconcile = (): Promise<unknown> =>
+    holder.stager!.reconcile().catch((error: unknown) => {
+      log.warn({ err: error }, 'reconciliation failed');
+      // With callbacks on there is no next tick: try the catch-up again until it succeeds.
+      if (config.callbacks === 'on') retry = setTimeout(reconcile, config.watchIntervalMs);
+    });
+  void reconcile();
+  const watcher = config.callbacks === 'off' ? setInterval(reconcile, config.watchIntervalMs) : undefined;
+  log.info(
+    { url, callbacks: config.callbacks, storageArea: config.storageArea },
+    'prepareData worker listening',
+  );
+
+  return {
+    url,
+    stager: holder.stager,
+    db,
+    async close() {
+      clearInterval(watcher);
+      clearTimeout(retry);
+      await app.close();
+      await holder.stager!.idle();
+      await outbox.stop();
+      await db.destroy();
+    },
+  };
+}
