@@ -1,0 +1,14 @@
+import { loadConfig } from './config.ts';
+import { startSkahaWorker } from './worker.ts';
+
+/** The Skaha worker and subgraph (PORT, default 4002); every setting is in docs/skaha.md. */
+const worker = await startSkahaWorker(loadConfig(process.env));
+
+const stop = () => {
+  worker.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);

@@ -1,0 +1,132 @@
+/**
+ * What the worker must not forget across restarts, in SQLite: the commands it took (a redelivery
+ * takes effect at most once), each step's Skaha session and what was last reported about it, and
+ * the callbacks to the broker not yet delivered.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect, type Selectable } from 'kysely';
+
+export interface CommandsTable {
+  command_id: string;
+  component_uuid: string;
+  /** The command JSON, kept so that a restart resumes a command not yet done. */
+  body: string;
+  done: number;
+  received_at: string;
+}
+
+/** What the worker was asked to do with a session last: run it, release it, or cancel it. */
+export type Intent = 'run' | 'release' | 'cancel';
+
+export interface SessionsTable {
+  /** The compute component the session stands for. */
+  component_uuid: string;
+  step_id: string;
+  owner: string;
+  callback_url: string;
+  /** Skaha's name: derived from the step id, so a create can be looked up before a retry. */
+  name: string;
+  type: string;
+  image: string;
+  /** What the session is guaranteed: the fixed values, or the flexible request. */
+  cores: number;
+  memory_gib: number;
+  fixed: number;
+  /** Sessions of this worker that were starting when this one was created (estimation history). */
+  in_flight: number;
+  /** Null until the create answered. */
+  session_id: string | null;
+  intent: Intent;
+  /** Skaha's status last seen (normalised), or `Deleted` once gone. */
+  status: string | null;
+  /** The highest callback-extension sequence applied. */
+  skaha_sequence: number;
+  /** The component phase last reported to the broker. */
+  phase: string;
+  /** The session JSON last seen, shown once Skaha no longer lists it. */
+  snapshot: string | null;
+  message: string | null;
+  create_requested_at: number;
+  /** When the create answered: sessions created after a listing began are not judged by it. */
+  created_at: number | null;
+  delete_requested_at: number | null;
+  updated_at: number;
+}
+
+export interface OutboxTable {
+  event_id: string;
+  component_uuid: string;
+  sequence: number;
+  url: string;
+  body: string;
+  attempts: number;
+  next_attempt_at: number;
+}
+
+export interface Tables {
+  commands: CommandsTable;
+  sessions: SessionsTable;
+  outbox: OutboxTable;
+}
+
+export type SessionRow = Selectable<SessionsTable>;
+export type Db = Kysely<Tables>;
+
+export async function openStore(path: string): Promise<Db> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Database(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await db.schema
+    .createTable('commands')
+    .ifNotExists()
+    .addColumn('command_id', 'text', (c) => c.primaryKey())
+    .addColumn('component_uuid', 'text', (c) => c.notNull())
+    .addColumn('body', 'text', (c) => c.notNull())
+    .addColumn('done', 'integer', (c) => c.notNull())
+    .addColumn('received_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('sessions')
+    .ifNotExists()
+    .addColumn('component_uuid', 'text', (c) => c.primaryKey())
+    .addColumn('step_id', 'text', (c) => c.notNull())
+    .addColumn('owner', 'text', (c) => c.notNull())
+    .addColumn('callback_url', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('image', 'text', (c) => c.notNull())
+    .addColumn('cores', 'real', (c) => c.notNull())
+    .addColumn('memory_gib', 'real', (c) => c.notNull())
+    .addColumn('fixed', 'integer', (c) => c.notNull())
+    .addColumn('in_flight', 'integer', (c) => c.notNull())
+    .addColumn('session_id', 'text')
+    .addColumn('intent', 'text', (c) => c.notNull())
+    .addColumn('status', 'text')
+    .addColumn('skaha_sequence', 'integer', (c) => c.notNull())
+    .addColumn('phase', 'text', (c) => c.notNull())
+    .addColumn('snapshot', 'text')
+    .addColumn('message', 'text')
+    .addColumn('create_requested_at', 'integer', (c) => c.notNull())
+    .addColumn('created_at', 'integer')
+    .addColumn('delete_requested_at', 'integer')
+    .addColumn('updated_at', 'integer', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('sessions_step').ifNotExists().on('sessions').column('step_id').execute();
+  await db.schema.createIndex('sessions_session').ifNotExists().on('sessions').column('session_id').execute();
+  await db.schema
+    .createTable('outbox')
+    .ifNotExists()
+    .addColumn('event_id', 'text', (c) => c.primaryKey())
+    .addColumn('component_uuid', 'text', (c) => c.notNull())
+    .addColumn('sequence', 'integer', (c) => c.notNull())
+    .addColumn('url', 'text', (c) => c.notNull())
+    .addColumn('body', 'text', (c) => c.notNull())
+    .addColumn('attempts', 'integer', (c) => c.notNull())
+    .addColumn('next_attempt_at', 'integer', (c) => c.notNull())
+    .execute();
+  return db;
+}
