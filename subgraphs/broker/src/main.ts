@@ -8,7 +8,7 @@ if (config.authMode === 'dev') {
     'AUTH_MODE=dev: callers name themselves with "Bearer dev:<user>"; never run this way in production',
   );
 }
-const running = await startBroker(config, { logger: true });
+const running = await startBroker(config, { logger: { level: process.env.LOG_LEVEL ?? 'info' } });
 console.log(
   `broker listening on ${running.url} (${config.databaseUrl.startsWith('postgres') ? 'PostgreSQL' : 'SQLite'}, ${config.redisUrl ? 'Redis' : 'in-memory'} pub/sub)`,
 );

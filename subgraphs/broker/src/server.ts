@@ -57,7 +57,7 @@ export function workerFor(workers: BrokerConfig['workers']) {
 }
 
 export interface StartOptions {
-  logger?: boolean;
+  logger?: boolean | { level: string };
   pubsub?: StepPubSub;
   /** Replaces the preparation-time estimate (tests and benchmarks use zero). */
   estimate?: BrokerOptions['estimate'];
