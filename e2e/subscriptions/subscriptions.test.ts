@@ -99,4 +99,28 @@ describe('executionStepChanged through the gateway', () => {
       throw error;
     }
   }, 120_000);
+
+  it('gives a client that reconnects the current state first, so a transition made while it was away is not missed', async () => {
+    try {
+      const [first] = await offer('dev:bruno');
+      const before = subscribe(stack.ws('dev:bruno'), CHANGED, { id: first!.id });
+      await before.until((events) => events.length > 0, 'the current state');
+      expect(before.events[0]!.data.executionStepChanged.phase).toBe('OFFERED');
+      before.stop();
+
+      const rejected = await stack.graphql(
+        'mutation Reject($id: ID!) { rejectOffer(id: $id) { phase } }',
+        { id: first!.id },
+        'dev:bruno',
+      );
+      expect(rejected.body.data.rejectOffer.phase).toBe('REJECTED');
+
+      const after = subscribe(stack.ws('dev:bruno'), CHANGED, { id: first!.id });
+      await after.until((events) => events.length > 0, 'the current state');
+      expect(after.events[0]!.data.executionStepChanged.phase).toBe('REJECTED');
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
+  });
 });

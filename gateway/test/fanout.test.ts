@@ -66,6 +66,26 @@ describe('executionStepChanged through the fan-out', () => {
     watch.stop();
   });
 
+  it('sends a change without a transition only when what the subscriber selected changed', async () => {
+    const step = stack.broker.create('gina');
+    stack.worker.status.set(step.id, 'Pending');
+    await settle();
+    const watch = collect<Event>(stack.ws('dev:gina'), WATCH, { id: step.id });
+    await watch.until(1);
+    stack.broker.touch(step.id);
+    await settle();
+    // The modification shows in no field the subscriber selected: nothing to send.
+    expect(watch.events).toHaveLength(1);
+    stack.worker.status.set(step.id, 'Running');
+    stack.broker.touch(step.id);
+    await watch.until(2);
+    expect(watch.events.map((event) => event.data!.executionStepChanged.skahaSession!.status)).toEqual([
+      'Pending',
+      'Running',
+    ]);
+    watch.stop();
+  });
+
   it('fetches once per change for all subscribers that asked the same, and delivers to every one', async () => {
     const step = stack.broker.create('erin');
     const watchers = Array.from({ length: 50 }, () => collect<Event>(stack.ws('dev:erin'), WATCH, {}));

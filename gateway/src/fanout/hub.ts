@@ -22,15 +22,18 @@ export interface FanoutObserver {
 }
 
 const STEP_STATE = parse(
-  'query GatewayStepState($id: ID!) { executionStep(id: $id) { meta { owner modified } history { to at } } }',
+  'query GatewayStepState($id: ID!) { executionStep(id: $id) { phase meta { owner modified } history { to at } } }',
 );
 interface StepState {
+  phase: string;
   meta: { owner: string; modified: string };
   history: { to: string; at: string }[];
 }
 /** One event to deliver: a phase transition, or a change that left the phase as it was. */
 interface StepEvent {
-  phase?: string;
+  /** The transition's phase, or for a change that left the phase, the phase it left. */
+  phase: string;
+  transition: boolean;
   at: number;
 }
 
@@ -49,9 +52,12 @@ interface Group {
   /** Subscribed to all their steps, and per step id. */
   all: Set<Subscriber>;
   byStep: Map<string, Set<Subscriber>>;
+  /** Per step, the last result delivered: a change that leaves it as it was is no event. */
+  last: Map<string, string>;
 }
 
 const REMEMBERED_STEPS = 100_000;
+const FINAL_PHASES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'REJECTED', 'EXPIRED']);
 
 /**
  * The fan-out of `executionStepChanged`. Each change notice (one stream per gateway, see feed.ts)
@@ -59,8 +65,9 @@ const REMEMBERED_STEPS = 100_000;
  * see the step and watches it then gets one fetch of its selection, through the gateway and so
  * with fields from every subgraph, and its result goes to all the group's subscribers, with
  * `phase` set to each transition the change made. Changes of one step are processed in order;
- * different steps in parallel. Nothing is cached between events, so every event carries the
- * values of the moment.
+ * different steps in parallel. Every fetch is made afresh, so every event carries the values of
+ * the moment; only the last result per group and step is kept, to drop a change that changed
+ * nothing the group selected.
  */
 export class Fanout {
   private readonly groups = new Map<string, Group>();
@@ -132,6 +139,7 @@ export class Fanout {
           void subscriber.queue.return();
           return { errors: [new GraphQLError(`no step ${stepId}`, { extensions: { code: 'NOT_FOUND' } })] };
         }
+        if (!group.last.has(stepId)) group.last.set(stepId, JSON.stringify(current));
         subscriber.queue.release([current]);
       } else {
         const steps = current.data as { steps: { edges: { node: unknown }[] } };
@@ -148,16 +156,32 @@ export class Fanout {
 
   private async process(stepId: string) {
     this.options.observer.notice();
-    const read = await this.options.execute(STEP_STATE, { id: stepId }, GATEWAY_IDENTITY);
-    const step = (read.data as { executionStep: StepState | null } | undefined)?.executionStep;
-    if (!step) {
-      if (read.errors?.length) throw new Error(`reading step ${stepId}: ${read.errors[0]!.message}`);
-      return;
-    }
+    const step = await this.readState(stepId);
+    if (!step) return;
     const events = this.newEvents(stepId, step);
     if (!events.length) return;
     const groups = [...(this.groupsByUser.get(step.meta.owner) ?? []), ...this.adminGroups];
     await Promise.all(groups.map((group) => this.deliver(group, stepId, events)));
+  }
+
+  /**
+   * The step's phase, owner, modification and history, read consistently: a subgraph may read a
+   * step's row and its history at different commits, which shows as a phase that is not the last
+   * transition's; then it is read again.
+   */
+  private async readState(stepId: string): Promise<StepState | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const read = await this.options.execute(STEP_STATE, { id: stepId }, GATEWAY_IDENTITY);
+      const step = (read.data as { executionStep: StepState | null } | undefined)?.executionStep;
+      if (!step) {
+        if (read.errors?.length) throw new Error(`reading step ${stepId}: ${read.errors[0]!.message}`);
+        return undefined;
+      }
+      const last = step.history.at(-1);
+      const consistent = last?.to === step.phase && Date.parse(step.meta.modified) >= Date.parse(last.at);
+      if (consistent || attempt === 5) return step;
+      await new Promise((retry) => setTimeout(retry, 5 * attempt));
+    }
   }
 
   /**
@@ -174,9 +198,9 @@ export class Fanout {
       ? step.history.slice(before.transitions)
       : step.history.filter((change) => Date.parse(change.at) >= this.startedAt);
     if (transitions.length)
-      return transitions.map((change) => ({ phase: change.to, at: Date.parse(change.at) }));
+      return transitions.map((change) => ({ phase: change.to, transition: true, at: Date.parse(change.at) }));
     if (before?.modified === step.meta.modified) return [];
-    return [{ at: Date.parse(step.meta.modified) || Date.now() }];
+    return [{ phase: step.phase, transition: false, at: Date.parse(step.meta.modified) || Date.now() }];
   }
 
   private async deliver(group: Group, stepId: string, events: StepEvent[]) {
@@ -191,9 +215,21 @@ export class Fanout {
     );
     const step = result.data?.[operation.rootKey] as Record<string, unknown> | null | undefined;
     if (result.data && step === null) return;
+    // Without a transition, an event is due only when what this group selected changed: a
+    // notice can also follow a read that saw the step's row and its history at different commits.
+    const text = JSON.stringify(result);
+    const unchanged = group.last.get(stepId) === text;
+    group.last.delete(stepId);
+    if (!events.some((event) => FINAL_PHASES.has(event.phase))) {
+      group.last.set(stepId, text);
+      if (group.last.size > REMEMBERED_STEPS) group.last.delete(group.last.keys().next().value!);
+    }
     for (const event of events) {
+      if (!event.transition && unchanged) continue;
+      // Each event shows the phase it reports, so that phases reach the subscriber in order even
+      // when the fetch, made a moment later, already sees the next one.
       const payload: ExecutionResult =
-        step && event.phase && operation.phaseKeys.length
+        step && operation.phaseKeys.length
           ? { ...result, data: { [operation.rootKey]: withPhase(step, operation.phaseKeys, event.phase) } }
           : result;
       for (const member of members) {
@@ -208,7 +244,7 @@ export class Fanout {
     const key = `${visibility}\n${operation.selectionKey}\n${JSON.stringify(variables)}`;
     let group = this.groups.get(key);
     if (!group) {
-      group = { key, operation, variables, identity, all: new Set(), byStep: new Map() };
+      group = { key, operation, variables, identity, all: new Set(), byStep: new Map(), last: new Map() };
       this.groups.set(key, group);
       if (admin) this.adminGroups.add(group);
       else {

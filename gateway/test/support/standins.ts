@@ -243,6 +243,13 @@ export async function startStandInBroker(options: StandInOptions) {
       return step;
     },
     move,
+    /** A change that leaves the phase as it is (a component's progress, say), modified at `at`. */
+    touch(id: string, at = new Date().toISOString()): Step {
+      const step = steps.get(id)!;
+      step.meta.modified = at;
+      void publish(step);
+      return step;
+    },
     async close() {
       server.closeAllConnections();
       await new Promise((done) => server.close(done));
