@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createGatewayRuntime, getGraphQLWSOptions, type GatewayPlugin } from '@graphql-hive/gateway-runtime';
 import type { ExecutionResult } from 'graphql';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
@@ -66,6 +67,8 @@ export async function startGateway(
     readinessCheckEndpoint: '/readyz',
     landingPage: false,
     graphiql: config.sandbox ? graphiqlOptions(config.auth.mode === 'dev') : false,
+    // GraphiQL served from this package rather than from a CDN: sites may not reach the internet.
+    renderGraphiQL,
     ...(config.sandbox ? {} : { disableIntrospection: {} }),
     maskedErrors: true,
     logging: options.logging ?? 'info',

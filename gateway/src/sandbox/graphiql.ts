@@ -27,7 +27,7 @@ const json = (value: unknown) => JSON.stringify(value, null, 2);
 
 /**
  * GraphiQL as the sandbox: the client library's own operations as tabs, in the order a portal
- * uses them (watch your steps, ask for offers, accept one, list), subscriptions over graphql-ws.
+ * uses them (watch your steps, ask for offers, accept one, list).
  */
 export function graphiqlOptions(devMode: boolean) {
   const headers = devMode
@@ -36,11 +36,14 @@ export function graphiqlOptions(devMode: boolean) {
   const tab = (document: Parameters<typeof print>[0], variables: unknown) => ({
     query: print(document),
     variables: json(variables),
-    headers,
   });
   return {
     title: 'SRCNet execution gateway',
-    subscriptionsProtocol: 'WS' as const,
+    // Over SSE a subscription carries the headers of the editor's Headers tab, as queries do;
+    // GraphiQL's graphql-ws client would connect without them, as the anonymous dev user.
+    subscriptionsProtocol: 'SSE' as const,
+    // The Headers editor starts with these; GraphiQL ignores headers given per tab.
+    headers,
     defaultEditorToolsVisibility: true,
     defaultTabs: [
       tab(ExecutionStepChangedDocument, {}),
