@@ -16,12 +16,14 @@ describe('the gateway server', () => {
     expect((await at('/readyz')).status).toBe(200);
   });
 
-  it("opens GraphiQL on a browser's GET of /graphql, with the client's operations and WebSocket subscriptions", async () => {
+  it("opens GraphiQL on a browser's GET of /graphql, served from the package (no CDN), with the client's operations, the dev identity and SSE subscriptions", async () => {
     const page = await (await at('/graphql', { headers: { accept: 'text/html' } })).text();
     expect(page).toContain('SRCNet execution gateway');
     expect(page).toContain('subscription ExecutionStepChanged');
     expect(page).toContain('mutation RequestOffers');
-    expect(page).toContain('"subscriptionsProtocol":"WS"');
+    expect(page).toContain('"subscriptionsProtocol":"SSE"');
+    expect(page).toContain('Bearer dev:alice');
+    expect(page).not.toContain('unpkg.com');
     expect((await stack.post(INTROSPECT)).body.data.__schema.queryType.name).toBe('Query');
   });
 
