@@ -3,7 +3,10 @@
  * subscriber sees each phase of a container step from ACCEPTED to COMPLETED, in order, with the
  * Skaha session and the Harbor image (fields from other subgraphs) on each event.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument, upgradeExecutionRequest } from '@srcnet/execution-step-schema';
 import { startE2EStack, subscribe, type E2EStack } from '../support/stack.ts';
 
 const KIND = 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/';
@@ -123,4 +126,72 @@ describe('executionStepChanged through the gateway', () => {
       throw error;
     }
   });
+
+  it('runs the reference example 009 (a 1.2 GB image and a Rucio file) through Harbor, prepareData and Skaha, with staging progress on the events', async () => {
+    try {
+      const example = parseDocument(
+        readFileSync(
+          resolve(
+            import.meta.dirname,
+            '../../../shared/reference/calycopis-examples/example-009-001-offerset-request.yaml',
+          ),
+          'utf8',
+        ),
+        'yaml',
+      );
+      const request = upgradeExecutionRequest(example).document;
+      const watching = /* GraphQL */ `
+        subscription Changed {
+          executionStepChanged {
+            id
+            phase
+            image {
+              copyState
+            }
+            dataStaging {
+              state
+              bytesDone
+              bytesTotal
+            }
+            skahaSession {
+              status
+            }
+          }
+        }
+      `;
+      const subscriber = subscribe(stack.ws('dev:chloe'), watching);
+      await new Promise((done) => setTimeout(done, 300));
+      const answer = await stack.graphql(
+        'mutation Offer($request: ExecutionRequestInput!) { requestOffers(request: $request) { result offers { id } } }',
+        { request },
+        'dev:chloe',
+      );
+      expect(answer.body.errors).toBeUndefined();
+      const id = answer.body.data.requestOffers.offers[0].id as string;
+      await stack.graphql('mutation A($id: ID!) { acceptOffer(id: $id) { id } }', { id }, 'dev:chloe');
+      const mine = () =>
+        subscriber.events.map((event) => event.data?.executionStepChanged).filter((step) => step?.id === id);
+      await subscriber.until(
+        () => mine().some((step) => ['RUNNING', 'COMPLETED', 'FAILED'].includes(step.phase)),
+        'RUNNING',
+        120_000,
+      );
+      const steps = mine();
+      expect(steps.map((step) => step.phase)).not.toContain('FAILED');
+      const available = steps.find((step) => step.phase === 'AVAILABLE');
+      expect(available.dataStaging).toEqual([
+        expect.objectContaining({
+          state: 'COMPLETED',
+          bytesDone: 29,
+          bytesTotal: 29,
+        }),
+      ]);
+      expect(available.image.copyState).toBe('SUCCEEDED');
+      const preparing = steps.filter((step) => step.phase === 'PREPARING');
+      expect(preparing.some((step) => step.image?.copyState === 'COPYING')).toBe(true);
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
+  }, 150_000);
 });
