@@ -56,7 +56,11 @@ beforeAll(async () => {
   // A session of the service's own Skaha user, not launched by the broker.
   const direct = new SkahaClient({ baseUrl: stack.skaha.apiUrl, token: 'dev:dev' });
   ownSessionId = (
-    await direct.createSession({ name: 'my-own', image: 'images.canfar.net/skaha/terminal:1.1.2' })
+    await direct.createSession({
+      name: 'my-own',
+      image: 'images.canfar.net/skaha/astroml:26.04',
+      type: 'notebook',
+    })
   ).id;
   await waitFor('sessions running', async () => {
     const sessions = await direct.listSessions();

@@ -76,7 +76,7 @@ describe('the batched watcher', () => {
     await waitFor(
       'every session RUNNING',
       async () => (commands.every((c) => phasesOf(c.component.uuid).includes('RUNNING')) ? true : undefined),
-      20_000,
+      60_000,
     );
     const running = received.find(
       (c) => c.phase === 'RUNNING' && c.componentUuid === commands[0]!.component.uuid,
@@ -100,7 +100,7 @@ describe('the batched watcher', () => {
     expect(stack.worker.watcher.listings - listingsBefore).toBeGreaterThanOrEqual(listings);
     expect(requests.total).toBe(listings);
     expect(requests.byOperation.getSession ?? 0).toBe(0);
-  }, 30_000);
+  }, 90_000);
 
   it('reads why a session failed from its events, once, since a listing carries no message', async () => {
     stack.skaha.resetStats();
