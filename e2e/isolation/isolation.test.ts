@@ -8,7 +8,7 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signIdentity } from '@srcnet/service-kit';
-import { startE2EStack, subscribe, type E2EStack } from '../support/stack.ts';
+import { startE2EStack, subscribe, type E2EStack, STACK_START_MS } from '../support/stack.ts';
 
 const SECRETS = {
   AUTH_MODE: 'jwt',
@@ -61,7 +61,7 @@ beforeAll(async () => {
   expect(made.body.errors).toBeUndefined();
   stepId = made.body.data.executeDirect.id;
   expect(made.body.data.executeDirect.meta.owner).toBe('alice');
-}, 90_000);
+}, STACK_START_MS);
 afterAll(() => stack?.stop(failed));
 
 const guard = (test: () => Promise<void>) => async () => {

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceAvailable, TEST_DATABASE_URL, TEST_REDIS_URL } from '@srcnet/service-kit/testing';
 import { brokerEnv, gatewayEnv } from '../../gateway/src/stack/services.ts';
-import { freePorts, startE2EStack, subscribe, type E2EStack } from '../support/stack.ts';
+import { freePorts, startE2EStack, subscribe, type E2EStack, STACK_START_MS } from '../support/stack.ts';
 
 const KIND = 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/';
 const REQUEST = {
@@ -101,7 +101,7 @@ beforeAll(async () => {
       ];
     },
   });
-}, 120_000);
+}, STACK_START_MS);
 
 afterAll(async () => {
   if (!ready) return;

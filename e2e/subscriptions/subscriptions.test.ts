@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument, upgradeExecutionRequest } from '@srcnet/execution-step-schema';
-import { startE2EStack, subscribe, type E2EStack } from '../support/stack.ts';
+import { startE2EStack, subscribe, type E2EStack, STACK_START_MS } from '../support/stack.ts';
 
 const KIND = 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/';
 const REQUEST = {
@@ -42,7 +42,7 @@ let stack: E2EStack;
 let failed = false;
 beforeAll(async () => {
   stack = await startE2EStack({ name: 'subscriptions' });
-});
+}, STACK_START_MS);
 afterAll(() => stack?.stop(failed));
 
 async function offer(token: string) {

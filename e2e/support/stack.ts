@@ -27,6 +27,9 @@ export async function freePorts(): Promise<Ports> {
   return Object.fromEntries(entries) as Ports;
 }
 
+/** Time for a scenario's beforeAll to start the whole stack, with room for a busy machine. */
+export const STACK_START_MS = 240_000;
+
 /** Fast but realistic settings: one-second booking blocks, sessions that start in a second. */
 export const E2E_ENV: Record<string, string> = {
   LOG_LEVEL: 'info',
@@ -69,6 +72,7 @@ export async function startE2EStack(
   const launched = await launchStack(specs, {
     output: { logDir: dir },
     env: E2E_ENV,
+    healthTimeoutMs: 120_000,
     onExit: (spec, reason) =>
       console.error(`${options.name}: ${spec.name} stopped by itself (${reason}); logs in ${dir}`),
   });

@@ -26,8 +26,15 @@ export interface BrokerConfig {
   jobWake: 'commit' | 'poll';
   /** How long a worker command may take before another instance (or this one, restarted) retries it. */
   jobLeaseMs: number;
-  /** How offers estimate preparation time: the reference's constants, or none (benchmarks). */
-  estimate: 'constants' | 'zero';
+  /**
+   * How offers estimate preparation time: `learned` from history and the Harbor worker's image
+   * check, the reference's `constants`, or none (`zero`, for benchmarks).
+   */
+  estimate: 'learned' | 'constants' | 'zero';
+  /** Coverage the learned bounds aim at. */
+  estimateQuantile: number;
+  /** How long an offer waits for the Harbor worker's image check before going on without it. */
+  imageCheckTimeoutMs: number;
 }
 
 const DEV_SECRET = 'dev-only-secret-change-me';
@@ -102,7 +109,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       preparedata: envString(env, 'PREPAREDATA_WORKER_URL'),
       harbor: envString(env, 'HARBOR_WORKER_URL'),
     },
-    estimate: envChoice(env, 'PREPARATION_ESTIMATE', ['constants', 'zero'] as const, 'constants'),
+    estimate: envChoice(env, 'PREPARATION_ESTIMATE', ['learned', 'constants', 'zero'] as const, 'learned'),
+    estimateQuantile: envNumber(env, 'PREPARATION_ESTIMATE_QUANTILE', 0.9, { min: 0.51, max: 0.999 }),
+    imageCheckTimeoutMs: envNumber(env, 'IMAGE_CHECK_TIMEOUT_SECONDS', 3, { min: 0.001 }) * 1000,
     jobLeaseMs: envNumber(env, 'JOB_LEASE_SECONDS', 60, { min: 1 }) * 1000,
     jobWake: envChoice(env, 'JOB_WAKE', ['commit', 'poll'] as const, 'commit'),
     simulation: {

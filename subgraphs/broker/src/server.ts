@@ -12,17 +12,14 @@ import {
 } from './engine/index.ts';
 import { registerGraphQL } from './graphql/server.ts';
 import { brokerMetrics } from './metrics.ts';
-import { constantEstimate, zeroEstimate } from './offers/estimate.ts';
+import { createEstimator, type Estimator } from './estimates/index.ts';
+import { constantEstimate, zeroEstimate, type EstimateSource } from './offers/estimate.ts';
+import { harborImageCheck } from './offers/image-check.ts';
+import { learnedEstimate } from './offers/learned.ts';
 import { registerRestRoutes } from './rest/routes.ts';
 import { simulatedPlatform, type SimulatedPlatform } from './simulation/platform.ts';
-import {
-  Broker,
-  COMMAND_JOB,
-  TIMER_JOB,
-  type BrokerOptions,
-  type CommandPayload,
-  type TimerPayload,
-} from './steps/service.ts';
+import { Broker, COMMAND_JOB, TIMER_JOB, type CommandPayload, type TimerPayload } from './steps/service.ts';
+import { countPreparing, observations } from './steps/store.ts';
 import { stepMigrations, type BrokerTables } from './steps/tables.ts';
 import { openStore, type Store } from './store/index.ts';
 
@@ -36,6 +33,8 @@ export interface RunningBroker {
   engine: Engine;
   pubsub: StepPubSub;
   simulation: SimulatedPlatform;
+  /** What preparation took so far, as the learned estimates know it. */
+  estimator: Estimator;
   url: string;
   close(): Promise<void>;
 }
@@ -60,7 +59,41 @@ export interface StartOptions {
   logger?: boolean | { level: string };
   pubsub?: StepPubSub;
   /** Replaces the preparation-time estimate (tests and benchmarks use zero). */
-  estimate?: BrokerOptions['estimate'];
+  estimate?: EstimateSource;
+}
+
+/**
+ * The estimator, having replayed every stored observation in the order the broker learned of
+ * them: a restart keeps what was learned.
+ */
+async function restoreEstimator(
+  config: BrokerConfig,
+  db: Store<BrokerTables & EngineTables>['db'],
+): Promise<Estimator> {
+  const estimator = createEstimator({ quantile: config.estimateQuantile });
+  for await (const record of observations(db as never)) estimator.observe(record.observation);
+  return estimator;
+}
+
+function estimateSource(
+  config: BrokerConfig,
+  estimator: Estimator,
+  db: Store<BrokerTables & EngineTables>['db'],
+): EstimateSource {
+  if (config.estimate === 'zero') return zeroEstimate;
+  if (config.estimate === 'constants') return constantEstimate;
+  const harbor = config.workers.harbor;
+  return learnedEstimate({
+    estimator,
+    checkImage: harbor
+      ? harborImageCheck({
+          url: harbor,
+          secret: config.callbackSecret,
+          timeoutMs: config.imageCheckTimeoutMs,
+        })
+      : undefined,
+    preparing: () => countPreparing(db as never),
+  });
 }
 
 export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
@@ -68,6 +101,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     url: config.databaseUrl,
     migrations: [engineMigrations, stepMigrations],
   });
+  const estimator = await restoreEstimator(config, store.db);
   const pubsub = options.pubsub ?? createPubSub({ redisUrl: config.redisUrl });
   const identity: IdentityOptions = {
     mode: config.authMode,
@@ -92,7 +126,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     pubsub,
     {
       rules: config.rules,
-      estimate: options.estimate ?? (config.estimate === 'zero' ? zeroEstimate : constantEstimate),
+      estimate: options.estimate ?? estimateSource(config, estimator, store.db),
+      learn: (observation) => estimator.observe(observation),
       workerFor: workerFor(config.workers),
       observer: {
         transition: (to) => metrics.transitions.inc({ to }),
@@ -171,6 +206,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     engine,
     pubsub,
     simulation,
+    estimator,
     url,
     async close() {
       simulation.stop();

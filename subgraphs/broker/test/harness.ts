@@ -7,7 +7,11 @@ import { startBroker, type RunningBroker } from '../src/server.ts';
 export const EXAMPLES = resolve(import.meta.dirname, '../../../../shared/reference/calycopis-examples');
 export const exampleText = (name: string) => readFileSync(join(EXAMPLES, name), 'utf8');
 
-/** A broker on a random port with its own SQLite file, fast simulated preparation and 1-second booking blocks. */
+/**
+ * A broker on a random port with its own SQLite file (unless `SQLITE_PATH` names one), fast
+ * simulated preparation, 1-second booking blocks and no preparation estimate (unless
+ * `PREPARATION_ESTIMATE` says otherwise).
+ */
 export async function testBroker(
   env: Record<string, string> = {},
   tune: (config: BrokerConfig) => void = () => {},
@@ -24,9 +28,7 @@ export async function testBroker(
     ...env,
   });
   tune(config);
-  const running: RunningBroker = await startBroker(config, {
-    estimate: () => ({ boundSeconds: 0, medianSeconds: 0, components: [] }),
-  });
+  const running: RunningBroker = await startBroker(config);
   return {
     ...running,
     config,

@@ -11,9 +11,10 @@ import { STEP_CHANGED, type StepChange, type StepPubSub } from '@srcnet/service-
 import type { Resolvers, ResolversTypes } from '../generated/resolvers.ts';
 import { TERMINAL_PHASES, type StepEvent } from '../lifecycle/transitions.ts';
 import { offerSetDocument, stepDocument } from '../steps/documents.ts';
-import { ClientError } from '../steps/errors.ts';
+import { ClientError, checkNesting } from '../steps/errors.ts';
 import type { OfferSetRecord, StepRecord } from '../steps/model.ts';
 import type { BrokerContext } from './context.ts';
+import { withClientErrors } from './scalars.ts';
 
 /**
  * The broker subgraph. Steps and offer sets are stored as IVOA documents and served in their
@@ -68,9 +69,9 @@ async function mutate(ctx: BrokerContext, id: string, event: StepEvent) {
 
 export function resolvers(pubsub: StepPubSub): Resolvers<BrokerContext> {
   return {
-    DateTime: GraphQLDateTime,
-    Long: GraphQLLong,
-    JSONObject: GraphQLJSONObject,
+    DateTime: withClientErrors(GraphQLDateTime),
+    Long: withClientErrors(GraphQLLong),
+    JSONObject: withClientErrors(GraphQLJSONObject),
     Executable: { __resolveType: byKind as never },
     ComputeResource: { __resolveType: byKind as never },
     StorageResource: { __resolveType: byKind as never },
@@ -121,6 +122,7 @@ export function resolvers(pubsub: StepPubSub): Resolvers<BrokerContext> {
     Mutation: {
       requestOffers: async (_, { request }, ctx) => {
         try {
+          checkNesting(request);
           const { offerSet, offers } = await ctx.broker.requestOffers(ctx.identity, fromGraphQL(request));
           return asOfferSet(offerSet, offers, ctx) as never;
         } catch (error) {
@@ -129,6 +131,7 @@ export function resolvers(pubsub: StepPubSub): Resolvers<BrokerContext> {
       },
       executeDirect: async (_, { request }, ctx) => {
         try {
+          checkNesting(request);
           const { offerSet, step } = await ctx.broker.executeDirect(ctx.identity, fromGraphQL(request));
           if (!step) {
             const reasons = (offerSet.document.meta?.messages ?? []).map((m) => m.message).join('; ');

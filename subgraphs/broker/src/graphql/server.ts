@@ -13,6 +13,7 @@ import {
 } from '@srcnet/service-kit';
 import type { Broker } from '../steps/service.ts';
 import type { BrokerContext } from './context.ts';
+import { checkRepresentations, useDocumentLimits } from './limits.ts';
 import { resolvers } from './resolvers.ts';
 
 /** The broker subgraph at /graphql: queries, mutations and SSE subscriptions, for the gateway. */
@@ -24,12 +25,14 @@ export function registerGraphQL(
     typeDefs: parse(brokerSubgraphSdl()),
     resolvers: resolvers(options.pubsub) as never,
   });
+  checkRepresentations(schema);
   const { broker } = options;
   const yoga = createYoga<{ req: FastifyRequest; reply: FastifyReply }, BrokerContext>({
     schema,
     graphqlEndpoint: '/graphql',
     logging: false,
     maskedErrors: true,
+    plugins: [useDocumentLimits()],
     context: ({ req }) => {
       const byId = <T extends { id: string }>(load: (ids: readonly string[]) => Promise<T[]>) =>
         new DataLoader<string, T | undefined>(async (ids) => {

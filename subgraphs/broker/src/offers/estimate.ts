@@ -3,6 +3,12 @@ import type { CheckedRequest } from './checks.ts';
 import type { PreparationEstimate } from './make.ts';
 
 /**
+ * How offers learn how long a checked request takes to prepare. It may ask a worker, so it may be
+ * async; the offer-making that uses it (make.ts) stays pure.
+ */
+export type EstimateSource = (checked: CheckedRequest) => PreparationEstimate | Promise<PreparationEstimate>;
+
+/**
  * The reference broker's fixed preparation times (calycopis.md §3.4), combined along the same
  * critical path: the executable and each storage with its data prepare side by side, then the
  * session starts.

@@ -8,6 +8,7 @@ import {
   validateExecutionRequest,
   type Ivoa,
 } from '@srcnet/execution-step-schema';
+import { checkRequest } from './checks.ts';
 import { makeOffers, type OfferRules } from './make.ts';
 import { formatDuration, parseDuration, parseIntervalStart } from './time.ts';
 
@@ -29,7 +30,7 @@ const rules: OfferRules = {
   defaultDurationMs: 2 * HOUR,
   releaseMs: 10_000,
 };
-const constantEstimate = () => ({ boundSeconds: 45, medianSeconds: 30, components: [] });
+const constantEstimate = { boundSeconds: 45, medianSeconds: 30, components: [] };
 const now = Date.parse('2026-11-28T12:00:10Z');
 
 function request(name: string): Ivoa.ExecutionRequest {
@@ -47,6 +48,7 @@ function request(name: string): Ivoa.ExecutionRequest {
 const make = (req: Ivoa.ExecutionRequest, extra: Partial<Parameters<typeof makeOffers>[0]> = {}) =>
   makeOffers({
     request: req,
+    checked: checkRequest(req, rules.limits, new Date(now)),
     owner: 'alice',
     now,
     bookings: [],
@@ -145,7 +147,7 @@ describe('offers', () => {
   });
 
   it('never starts before the preparation can finish, and honours a later requested start', () => {
-    const slow = () => ({ boundSeconds: 3 * 3600, medianSeconds: 3600, components: [] });
+    const slow = { boundSeconds: 3 * 3600, medianSeconds: 3600, components: [] };
     const made = make(request('003-001-offerset-request.json'), { estimate: slow });
     expect(made.offers[0]!.start).toBeGreaterThanOrEqual(now + 3 * HOUR);
     const later = request('003-001-offerset-request.json');
@@ -153,6 +155,40 @@ describe('offers', () => {
     const made2 = make(later);
     expect(made2.offers[0]!.start).toBe(Date.parse('2026-11-28T18:00:00Z'));
     expect(made2.offers.map((o) => o.end - o.start)).toEqual([HOUR, HOUR, HOUR, HOUR]);
+  });
+
+  it("answers NO with the estimate's refusal, and passes its warnings on with the offers", () => {
+    const refusal = {
+      kind: 'urn:bad-value',
+      template: 'The image named by ${field} cannot be used: ${problem}',
+      values: { field: 'executable.image.digest', problem: 'digest mismatch' },
+    };
+    const no = make(request('003-001-offerset-request.json'), {
+      estimate: { ...constantEstimate, refusals: [refusal] },
+    });
+    expect(no.offerSet.result).toBe('NO');
+    expect(no.offerSet.meta!.messages!.map((m) => m.message)).toContain(
+      'The image named by executable.image.digest cannot be used: digest mismatch',
+    );
+    const warned = make(request('003-001-offerset-request.json'), {
+      estimate: { ...constantEstimate, warnings: [{ ...refusal, kind: 'urn:image-not-checked' }] },
+    });
+    expect(warned.offerSet.result).toBe('YES');
+    expect(warned.offerSet.meta!.messages).toContainEqual(
+      expect.objectContaining({ level: 'WARN', kind: 'urn:image-not-checked' }),
+    );
+  });
+
+  it("gives each offer the estimate's components under that offer's component uuids", () => {
+    const req = request('003-001-offerset-request.json');
+    const checked = checkRequest(req, rules.limits, new Date(now));
+    const components = [
+      { role: 'compute', uuid: checked.compute.meta!.uuid, medianSeconds: 3, boundSeconds: 5, basis: 'test' },
+    ];
+    const made = make(req, { checked, estimate: { ...constantEstimate, components } });
+    const uuids = made.offers.map((offer) => offer.estimates[0]!.uuid);
+    expect(uuids).toEqual(made.offers.map((offer) => offer.document.compute!.meta!.uuid));
+    expect(new Set(uuids).size).toBe(made.offers.length);
   });
 
   it('direct execution asks for one offer', () => {

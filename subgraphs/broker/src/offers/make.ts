@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { KIND_BASE, KINDS, type Ivoa } from '@srcnet/execution-step-schema';
 import { findWindows, type Booking, type BookingRules, type Capacity } from './booking.ts';
-import { checkRequest, type SiteLimits } from './checks.ts';
+import type { CheckedRequest, SiteLimits } from './checks.ts';
 import { message } from './messages.ts';
 import { formatDuration, parseDuration, parseIntervalStart } from './time.ts';
 
 /**
- * Turns a request into offers: the site's rules, then the earliest start the preparation allows,
- * then free windows of capacity. Pure: the caller supplies the clock, the bookings and the estimate,
- * and stores what comes back.
+ * Turns a checked request into offers: the site's rules, then the earliest start the preparation
+ * allows, then free windows of capacity. Pure: the caller supplies the checks (checks.ts), the
+ * clock, the bookings and the estimate (which may have asked a worker), and stores what comes back.
  */
 
 export interface OfferRules extends BookingRules {
@@ -24,13 +24,34 @@ export interface OfferRules extends BookingRules {
 export interface PreparationEstimate {
   boundSeconds: number;
   medianSeconds: number;
-  components: { role: string; uuid?: string; medianSeconds: number; boundSeconds: number; basis: string }[];
+  components: ComponentEstimate[];
+  /** Why the step cannot be prepared at all (its image is missing, say): the answer is NO. */
+  refusals?: EstimateMessage[];
+  /** What the estimate had to do without (a worker that did not answer): told with the offers. */
+  warnings?: EstimateMessage[];
+}
+
+export interface EstimateMessage {
+  kind: string;
+  template: string;
+  values: Record<string, string | number>;
+}
+
+export interface ComponentEstimate {
+  role: string;
+  uuid?: string;
+  medianSeconds: number;
+  boundSeconds: number;
+  /** What the figures rest on: `constant`, the estimator's group and evidence, the Harbor worker's check. */
+  basis: string;
 }
 
 export interface MadeOffers {
   offerSet: Ivoa.OfferSetResponse;
   offers: {
     document: Ivoa.ScheduledExecutionSession;
+    /** The estimate's components, with this offer's component uuids. */
+    estimates: ComponentEstimate[];
     start: number;
     end: number;
     cores: number;
@@ -44,16 +65,18 @@ const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
 export function makeOffers(input: {
   request: Ivoa.ExecutionRequest;
+  /** The request after checkRequest. */
+  checked: CheckedRequest;
   owner: string;
   now: number;
   bookings: readonly Booking[];
   rules: OfferRules;
-  estimate: (checked: ReturnType<typeof checkRequest>) => PreparationEstimate;
+  /** Made from `checked`; unused when the checks refused the request. */
+  estimate: PreparationEstimate;
   maxOffers?: number;
   notes?: string[];
 }): MadeOffers {
-  const { request, now, rules } = input;
-  const checked = checkRequest(request, rules.limits, new Date(now));
+  const { request, checked, now, rules, estimate } = input;
   const messages = [...checked.messages];
   for (const note of input.notes ?? [])
     messages.push(
@@ -77,6 +100,13 @@ export function makeOffers(input: {
   };
 
   if (checked.fatal) return no('urn:request-refused', 'No offers: the request breaks the rules above');
+  for (const warning of estimate.warnings ?? [])
+    messages.push(message('WARN', warning.kind, warning.template, warning.values, new Date(now)));
+  if (estimate.refusals?.length) {
+    for (const refusal of estimate.refusals)
+      messages.push(message('ERROR', refusal.kind, refusal.template, refusal.values, new Date(now)));
+    return no('urn:request-refused', 'No offers: the step cannot be prepared, as said above');
+  }
 
   const requested = request.schedule?.requested;
   let durationMs = rules.defaultDurationMs;
@@ -105,7 +135,6 @@ export function makeOffers(input: {
     );
   }
 
-  const estimate = input.estimate(checked);
   const earliestReady = now + estimate.boundSeconds * 1000;
   let earliest = earliestReady;
   if (requested?.start) {
@@ -170,9 +199,12 @@ export function makeOffers(input: {
       available: { start: `${iso(window.start)}/PT0S`, duration: formatDuration(window.end - window.start) },
       releasing: { start: iso(window.end), duration: formatDuration(rules.releaseMs) },
     };
+    const uuids = new Map<string, string>();
     const withSchedule = <T extends Record<string, unknown>>(component: T): T => {
       const c = copy(component);
-      (c as Record<string, unknown>).meta = { ...(c.meta as object), uuid: randomUUID() };
+      const uuid = randomUUID();
+      uuids.set((component.meta as { uuid: string }).uuid, uuid);
+      (c as Record<string, unknown>).meta = { ...(c.meta as object), uuid };
       (c as Record<string, unknown>).schedule = schedule;
       return c;
     };
@@ -207,6 +239,7 @@ export function makeOffers(input: {
     } as unknown as Ivoa.ScheduledExecutionSession;
     return {
       document,
+      estimates: estimate.components.map((c) => ({ ...c, uuid: c.uuid && uuids.get(c.uuid) })),
       start: window.start,
       end: window.end,
       cores: window.cores,

@@ -6,7 +6,8 @@ import { simulatedPlatform, type SimulatedPlatform, type SimulationOptions } fro
 /**
  * The simulated platform as a worker process of its own: it takes signed commands at
  * `POST /commands` and sends signed callbacks to each command's callbackUrl, exactly as the real
- * workers do. The crash tests run it beside a broker they kill.
+ * workers do, and answers the broker's image checks (`POST /estimates`) as the Harbor worker does.
+ * The crash tests run it beside a broker they kill.
  */
 export async function startSimulatedWorker(options: SimulationOptions & { secret: string; port?: number }) {
   const platform: SimulatedPlatform = simulatedPlatform(options, async (callback, command) => {
@@ -31,6 +32,24 @@ export async function startSimulatedWorker(options: SimulationOptions & { secret
     if (!command.ok) return reply.code(400).send({ issues: command.issues });
     platform.handle(command.value);
     return reply.code(202).send({ accepted: command.value.commandId });
+  });
+  // As the Harbor worker answers offers (docs/harbor.md): the simulated platform copies no
+  // image, so every image is already where it runs.
+  app.post('/estimates', async (request, reply) => {
+    const body = String(request.body ?? '');
+    const check = verify(options.secret, request.headers, body);
+    if (!check.ok) return reply.code(401).send({ error: check.reason });
+    const image = (JSON.parse(body) as { image?: { locations?: string[]; digest?: string } }).image;
+    const reference = image?.locations?.[0];
+    if (!reference) return reply.code(400).send({ error: 'image.locations must be a non-empty array' });
+    return {
+      reference,
+      digest: image.digest ?? null,
+      sizeBytes: null,
+      availableLocally: true,
+      localReference: reference,
+      estimatedCopySeconds: 0,
+    };
   });
   const url = await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   return {

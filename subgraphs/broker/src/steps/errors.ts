@@ -1,4 +1,5 @@
 import type { ValidationIssue } from '@srcnet/execution-step-schema';
+import { nestingProblem } from '@srcnet/service-kit';
 
 /**
  * Errors a client can act on. Each maps to one HTTP status and one GraphQL error code, and says
@@ -25,3 +26,12 @@ export const invalidDocument = (issues: ValidationIssue[]) =>
     'BAD_USER_INPUT',
     issues,
   );
+
+/** Refuses a document nested deeper than MAX_NESTING, naming where. */
+export function checkNesting(document: unknown): void {
+  const problem = nestingProblem(document);
+  if (problem)
+    throw new ClientError(`the document ${problem.message} at ${problem.path}`, 400, 'BAD_USER_INPUT', [
+      { ...problem, rule: 'max-depth' },
+    ]);
+}

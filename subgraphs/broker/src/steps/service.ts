@@ -14,10 +14,12 @@ import {
   type TimerEvent,
 } from '../lifecycle/apply.ts';
 import { CLIENT_UPDATES, canTransition, clientOptions, type StepEvent } from '../lifecycle/transitions.ts';
-import { makeOffers, type OfferRules, type PreparationEstimate } from '../offers/make.ts';
-import type { checkRequest } from '../offers/checks.ts';
+import { parseObservation, type Observation } from '../estimates/index.ts';
+import { checkRequest } from '../offers/checks.ts';
+import { zeroEstimate, type EstimateSource } from '../offers/estimate.ts';
+import { makeOffers, type OfferRules } from '../offers/make.ts';
 import { ClientError, invalidDocument, notFound } from './errors.ts';
-import type { OfferSetRecord, StepRecord } from './model.ts';
+import { componentsOf, type OfferSetRecord, type StepRecord } from './model.ts';
 import * as store from './store.ts';
 
 /**
@@ -41,7 +43,9 @@ export interface Transactions {
 
 export interface BrokerOptions {
   rules: OfferRules;
-  estimate: (checked: ReturnType<typeof checkRequest>) => PreparationEstimate;
+  estimate: EstimateSource;
+  /** Told, once it is committed, of each preparation observation a callback carried. */
+  learn?: (observation: Observation) => void;
   /** Which worker does what: the URL commands for a component are sent to. */
   workerFor: (component: { role: string; kind: string }) => string;
   now?: () => number;
@@ -62,6 +66,7 @@ export interface OuterTransaction {
 interface Changes {
   steps: StepRecord[];
   transitions: string[];
+  observations: Observation[];
 }
 
 export const TIMER_JOB = 'step.timer';
@@ -99,7 +104,7 @@ export class Broker {
     fn: (tx: store.Db, changed: Changes) => Promise<T>,
     outer?: OuterTransaction,
   ): Promise<T> {
-    const changed: Changes = { steps: [], transitions: [] };
+    const changed: Changes = { steps: [], transitions: [], observations: [] };
     const publish = () => {
       for (const step of changed.steps) {
         void this.pubsub.publish(STEP_CHANGED, {
@@ -110,6 +115,7 @@ export class Broker {
         });
       }
       for (const to of changed.transitions) this.options.observer?.transition(to);
+      for (const observation of changed.observations) this.options.learn?.(observation);
     };
     if (outer) {
       const result = await fn(outer.tx, changed);
@@ -205,18 +211,23 @@ export class Broker {
     return { offerSet, step: offers[0] };
   }
 
-  private offer(identity: Identity, request: Ivoa.ExecutionRequest, notes: string[], direct: boolean) {
+  private async offer(identity: Identity, request: Ivoa.ExecutionRequest, notes: string[], direct: boolean) {
     const rules = this.options.rules;
+    const checked = checkRequest(request, rules.limits, new Date(this.now()));
+    // Before the transaction: the estimate may wait for a worker, and the bookings stay locked
+    // only while offers are cut.
+    const estimate = checked.fatal ? zeroEstimate() : await this.options.estimate(checked);
     return this.change(async (tx, changed) => {
       await store.lockBookings(tx, this.db.dialect);
       const now = this.now();
       const made = makeOffers({
         request,
+        checked,
         owner: identity.user,
         now,
         bookings: await store.bookings(tx, now, now + rules.lookAheadMs + rules.maxChunkMs),
         rules,
-        estimate: this.options.estimate,
+        estimate,
         maxOffers: direct ? 1 : rules.maxOffers,
         notes,
       });
@@ -391,6 +402,7 @@ export class Broker {
       if (!record) throw notFound('step', callback.stepId);
       if (!(await store.claimCallbackSequence(tx, record.id, callback.componentUuid, callback.sequence)))
         return 'ignored';
+      await this.recordObservation(tx, record, callback, changed);
       const effects = noEffects();
       const moved = applyComponentPhase(record, callback, `callback:${source}`, this.now(), effects);
       if (!moved && !callback.progress) {
@@ -402,6 +414,37 @@ export class Broker {
     });
     this.options.observer?.callback(source, this.now() - Date.parse(callback.at));
     return outcome;
+  }
+
+  /**
+   * Keeps what a callback says a preparation action took, with the component it was for. One that
+   * breaks the trace rules (ARCHITECTURE.md, "Estimation history") would mislead the estimator
+   * and is left out; the callback itself still applies.
+   */
+  private async recordObservation(
+    tx: store.Db,
+    record: StepRecord,
+    callback: Ivoa.ComponentCallback,
+    changed: Changes,
+  ) {
+    if (!callback.observation) return;
+    let observation: Observation;
+    try {
+      observation = parseObservation(callback.observation, 1);
+    } catch {
+      return;
+    }
+    const component = componentsOf(record.document).find((c) => c.uuid === callback.componentUuid);
+    await store.insertObservation(tx, {
+      eventId: callback.eventId,
+      stepId: record.id,
+      componentUuid: callback.componentUuid,
+      role: component?.role ?? 'unknown',
+      kind: component?.kind ?? 'unknown',
+      observation,
+      recordedAt: this.now(),
+    });
+    changed.observations.push(observation);
   }
 
   listSteps(identity: Identity, query: Omit<store.StepQuery, 'owner'>): Promise<StepRecord[]> {

@@ -2,7 +2,8 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Booking } from '../offers/booking.ts';
 import { CAPACITY_PHASES, type StepPhase } from '../lifecycle/transitions.ts';
 import type { HistoryRecord, OfferSetRecord, StepRecord } from './model.ts';
-import type { BrokerTables, StepsTable } from './tables.ts';
+import type { Observation } from '../estimates/index.ts';
+import type { BrokerTables, PreparationObservationsTable, StepsTable } from './tables.ts';
 
 /** Reads and writes of steps, offer sets and history; one code path for SQLite and PostgreSQL. */
 
@@ -276,4 +277,85 @@ export async function claimCallbackSequence(
       .execute();
   }
   return true;
+}
+
+/** Steps preparing now: the broker's measure of the site's load when an action would start. */
+export async function countPreparing(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('steps')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('phase', '=', 'PREPARING')
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+export interface ObservationRecord {
+  eventId: string;
+  stepId: string;
+  componentUuid: string;
+  role: string;
+  kind: string;
+  observation: Observation;
+  recordedAt: number;
+}
+
+export async function insertObservation(db: Db, record: ObservationRecord): Promise<void> {
+  const { observation } = record;
+  await db
+    .insertInto('preparation_observations')
+    .values({
+      event_id: record.eventId,
+      step_id: record.stepId,
+      component_uuid: record.componentUuid,
+      role: record.role,
+      kind: record.kind,
+      action: observation.action,
+      params: JSON.stringify(observation.params),
+      started_at: Date.parse(observation.startedAt),
+      duration_seconds: observation.durationSeconds,
+      outcome: observation.outcome,
+      recorded_at: record.recordedAt,
+    })
+    .onConflict((oc) => oc.column('event_id').doNothing())
+    .execute();
+}
+
+/** Every stored observation in the order the broker learned of them, a page at a time. */
+export async function* observations(db: Db, pageSize = 5000): AsyncGenerator<ObservationRecord> {
+  let after: { recordedAt: number; eventId: string } | undefined;
+  for (;;) {
+    let query = db.selectFrom('preparation_observations').selectAll();
+    if (after) {
+      const { recordedAt, eventId } = after;
+      query = query.where((eb) =>
+        eb.or([
+          eb('recorded_at', '>', recordedAt),
+          eb.and([eb('recorded_at', '=', recordedAt), eb('event_id', '>', eventId)]),
+        ]),
+      );
+    }
+    const rows = await query.orderBy('recorded_at').orderBy('event_id').limit(pageSize).execute();
+    for (const row of rows) yield toObservationRecord(row);
+    if (rows.length < pageSize) return;
+    const last = rows.at(-1)!;
+    after = { recordedAt: Number(last.recorded_at), eventId: last.event_id };
+  }
+}
+
+function toObservationRecord(row: Selectable<PreparationObservationsTable>): ObservationRecord {
+  return {
+    eventId: row.event_id,
+    stepId: row.step_id,
+    componentUuid: row.component_uuid,
+    role: row.role,
+    kind: row.kind,
+    observation: {
+      action: row.action,
+      params: JSON.parse(row.params),
+      startedAt: new Date(Number(row.started_at)).toISOString(),
+      durationSeconds: Number(row.duration_seconds),
+      outcome: row.outcome,
+    } as Observation,
+    recordedAt: Number(row.recorded_at),
+  };
 }

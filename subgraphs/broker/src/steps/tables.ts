@@ -47,11 +47,33 @@ export interface ComponentCallbacksTable {
   sequence: number;
 }
 
+/**
+ * What each preparation action took, as the workers reported it (ARCHITECTURE.md, "Estimation
+ * history"): the estimator's history, replayed into it when the broker starts.
+ */
+export interface PreparationObservationsTable {
+  /** The callback that carried it: a repeated callback records nothing twice. */
+  event_id: string;
+  step_id: string;
+  component_uuid: string;
+  role: string;
+  kind: string;
+  action: string;
+  /** JSON text of the action's params. */
+  params: string;
+  started_at: number;
+  duration_seconds: number;
+  outcome: string;
+  /** When the broker learned of it: the order observations are replayed in. */
+  recorded_at: number;
+}
+
 export interface BrokerTables {
   steps: StepsTable;
   offer_sets: OfferSetsTable;
   step_history: StepHistoryTable;
   component_callbacks: ComponentCallbacksTable;
+  preparation_observations: PreparationObservationsTable;
 }
 
 export const stepMigrations: Record<string, Migration> = {
@@ -112,6 +134,32 @@ export const stepMigrations: Record<string, Migration> = {
     async down(db: Kysely<unknown>) {
       for (const table of ['component_callbacks', 'step_history', 'steps', 'offer_sets'])
         await db.schema.dropTable(table).execute();
+    },
+  },
+  '101-preparation-observations': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('preparation_observations')
+        .addColumn('event_id', 'text', (c) => c.primaryKey())
+        .addColumn('step_id', 'text', (c) => c.notNull())
+        .addColumn('component_uuid', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('duration_seconds', 'double precision', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('recorded_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('preparation_observations_recorded')
+        .on('preparation_observations')
+        .columns(['recorded_at', 'event_id'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('preparation_observations').execute();
     },
   },
 };
