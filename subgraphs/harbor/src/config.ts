@@ -91,7 +91,7 @@ export function loadConfig(env: Env = process.env): HarborWorkerConfig {
     sqlitePath: envString(env, 'HARBOR_SQLITE_PATH', 'data/harbor.sqlite'),
     authMode,
     gatewaySecret: secret('GATEWAY_SECRET'),
-    admins: envList(env, 'ADMINS', ['admin']),
+    admins: envList(env, 'ADMIN_USERS', ['admin']),
     callbackSecret,
     harbor: {
       url: harborUrl,
