@@ -9,7 +9,6 @@ export default tseslint.config(
       '**/lib/**',
       '**/generated/**',
       'schema/client/src/graphql/**',
-      'portal/**',
     ],
   },
   js.configs.recommended,

@@ -23,6 +23,7 @@ export const PORTS = {
   skaha: 4002,
   preparedata: 4003,
   harbor: 4004,
+  portal: 4005,
   skahaEmulator: 4102,
   preparedataEmulator: 4103,
   harborEmulator: 4104,
@@ -54,7 +55,7 @@ export function brokerEnv(ports: Ports, dataDir: string, port = ports.broker): R
   };
 }
 
-/** The whole stack: emulators, workers, broker, gateway, with data files under `dataDir`. */
+/** The whole stack: emulators, workers, broker, gateway, portal, with data files under `dataDir`. */
 export function stackServices(ports: Ports = PORTS, dataDir = 'data'): ServiceSpec[] {
   return [
     {
@@ -144,6 +145,15 @@ export function stackServices(ports: Ports = PORTS, dataDir = 'data'): ServiceSp
       health: '/readyz',
       stage: 3,
       env: gatewayEnv(ports),
+    },
+    {
+      // The page; it builds portal/dist first when that is missing or stale.
+      name: 'portal',
+      entry: 'portal/server/main.ts',
+      port: ports.portal,
+      health: '/healthz',
+      stage: 4,
+      env: { PORTAL_PORT: String(ports.portal), PORTAL_GATEWAY_URL: url(ports.gateway, '/graphql') },
     },
   ];
 }

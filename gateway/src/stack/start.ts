@@ -42,6 +42,7 @@ try {
 const gateway = `http://127.0.0.1:${PORTS.gateway}/graphql`;
 console.log(`
 Ready:
+  Science portal               http://127.0.0.1:${PORTS.portal}/  (request, accept and watch steps live)
   GraphQL gateway and sandbox  ${gateway}  (open it in a browser; subscriptions over ws://127.0.0.1:${PORTS.gateway}/graphql)
   IVOA ExecutionBroker REST    http://127.0.0.1:${PORTS.broker}/  (POST /requests, /direct; GET /sessions/{id})
   Metrics                      http://127.0.0.1:<port>/metrics on every service; /healthz and /readyz too
