@@ -39,6 +39,10 @@ export interface HarborWorkerConfig {
   webhookAuthHeader: string;
   /** Interval of the batched watcher when webhooks are off. */
   watchIntervalMs: number;
+  /**
+   * With webhooks on, how often the same watcher reconciles (a lost webhook); 0: only at start-up.
+   */
+  reconcileIntervalMs: number;
   estimate: {
     /** Copy speed assumed until history says otherwise, bytes per second. */
     bandwidthBytesPerSecond: number;
@@ -106,6 +110,7 @@ export function loadConfig(env: Env = process.env): HarborWorkerConfig {
     webhooks: envChoice(env, 'HARBOR_WEBHOOKS', ['on', 'off'] as const, 'on') === 'on',
     webhookAuthHeader: `Bearer ${webhookSecret}`,
     watchIntervalMs: envNumber(env, 'HARBOR_WATCH_INTERVAL_SECONDS', 5, { min: 0.05 }) * 1000,
+    reconcileIntervalMs: envNumber(env, 'HARBOR_RECONCILE_SECONDS', 60, { min: 0 }) * 1000,
     estimate: {
       bandwidthBytesPerSecond: envNumber(env, 'HARBOR_COPY_BANDWIDTH', 50_000_000, { min: 1 }),
       overheadSeconds: envNumber(env, 'HARBOR_COPY_OVERHEAD_SECONDS', 3, { min: 0 }),

@@ -8,7 +8,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { Counter, Registry } from 'prom-client';
 import { parseDocument, schemaNameForKind, validateWorkerCommand } from '@srcnet/execution-step-schema';
-import { verify } from '@srcnet/service-kit';
+import { nestingProblem, verify } from '@srcnet/service-kit';
 import { CallbackOutbox } from './callbacks/outbox.ts';
 import type { HarborWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
@@ -25,6 +25,7 @@ import { CopyEstimator } from './images/estimate.ts';
 import { ImageLocator, type Track } from './images/locator.ts';
 import { ImageStatusService } from './images/status.ts';
 import { openStore, type Db } from './store/store.ts';
+import { CopyWatcher } from './worker/copy-watcher.ts';
 import { ImageWorker } from './worker/image-worker.ts';
 
 export interface RunningHarborWorker {
@@ -124,6 +125,8 @@ export async function startHarborWorker(
     } catch (error) {
       return reply.code(400).send({ error: `body: ${(error as Error).message}` });
     }
+    const tooDeep = nestingProblem(document);
+    if (tooDeep) return reply.code(400).send({ issues: [{ ...tooDeep, rule: 'max-depth' }] });
     const command = validateWorkerCommand(document);
     if (!command.ok) return reply.code(400).send({ issues: command.issues });
     const { component } = command.value;
@@ -264,35 +267,19 @@ export async function startHarborWorker(
     attempt();
   });
 
-  // Without webhooks: one list call per interval for every copy in flight, never one per step.
-  const watch = async () => {
-    const inFlight = await worker.executionsInFlight();
-    if (inFlight.length > 0) {
-      const executions = await track('harbor.listReplicationExecutions', () =>
-        harbor.listReplicationExecutions({ pageSize: 100 }),
-      );
-      const wanted = new Set(inFlight);
-      for (const execution of executions) {
-        if (!wanted.has(execution.id) || execution.status === 'InProgress') continue;
-        await worker.onExecutionDone(
-          execution.id,
-          execution.status === 'Succeed'
-            ? { ok: true }
-            : {
-                ok: false,
-                message: `Harbor replication execution ${execution.id} ended ${execution.status}${execution.status_text ? `: ${execution.status_text}` : ''}`,
-              },
-        );
-      }
-    }
-  };
-  if (!config.webhooks) {
-    const tick = () =>
-      void watch()
-        .catch((error: unknown) => log.warn({ err: error }, 'execution watcher pass failed'))
-        .finally(() => later(config.watchIntervalMs, tick));
-    later(config.watchIntervalMs, tick);
-  }
+  // Without webhooks it follows every copy; with them it reconciles, rarely, in case one was lost.
+  const watcher = new CopyWatcher(harbor, worker, track);
+  const every = config.webhooks ? config.reconcileIntervalMs : config.watchIntervalMs;
+  const tick = () =>
+    void watcher.pass().then(
+      () => every > 0 && later(every, tick),
+      (error: unknown) => {
+        log.warn({ err: error }, 'copy watcher pass failed');
+        later(every || config.watchIntervalMs, tick);
+      },
+    );
+  // The first pass, at start-up, finds copies that ended while the worker was down.
+  later(0, tick);
 
   await worker.resume();
   outbox.kick();

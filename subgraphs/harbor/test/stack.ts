@@ -39,18 +39,16 @@ export async function startStack(env: Record<string, string> = {}) {
       digest: harbor.addLocalImage({ image: 'skaha/ivoa/cached:1.0', size: 400 * MB, layers: 4 }).digest,
     },
   };
-  const worker = await startHarborWorker(
-    loadConfig({
-      PORT: '0',
-      HARBOR_SQLITE_PATH: join(dir, 'harbor.sqlite'),
-      HARBOR_URL: harbor.url,
-      HARBOR_UPSTREAM_URLS: `${sourceHost}=${source.url}`,
-      HARBOR_COPY_BANDWIDTH: '50000000',
-      HARBOR_COPY_OVERHEAD_SECONDS: '3',
-      ...env,
-    }),
-    { logger: pino({ level: 'silent' }) },
-  );
+  const workerEnv = {
+    PORT: '0',
+    HARBOR_SQLITE_PATH: join(dir, 'harbor.sqlite'),
+    HARBOR_URL: harbor.url,
+    HARBOR_UPSTREAM_URLS: `${sourceHost}=${source.url}`,
+    HARBOR_COPY_BANDWIDTH: '50000000',
+    HARBOR_COPY_OVERHEAD_SECONDS: '3',
+    ...env,
+  };
+  let worker = await startHarborWorker(loadConfig(workerEnv), { logger: pino({ level: 'silent' }) });
   await worker.ready;
   const brokerConfig = loadBrokerConfig({
     BROKER_PORT: '0',
@@ -94,7 +92,19 @@ export async function startStack(env: Record<string, string> = {}) {
   return {
     source,
     harbor,
-    worker,
+    get worker() {
+      return worker;
+    },
+    /** Stops the worker, waits downtimeMs, and starts it again on the same port and database. */
+    async restartWorker(downtimeMs: number) {
+      const port = new URL(worker.url).port;
+      await worker.close();
+      await new Promise((done) => setTimeout(done, downtimeMs));
+      worker = await startHarborWorker(loadConfig({ ...workerEnv, PORT: port }), {
+        logger: pino({ level: 'silent' }),
+      });
+      await worker.ready;
+    },
     broker,
     images,
     rest,

@@ -26,6 +26,11 @@ export interface PrepareDataWorkerConfig {
    */
   callbacks: 'on' | 'off';
   watchIntervalMs: number;
+  /**
+   * With callbacks on, how often the same watcher reconciles (one list call) so that a lost
+   * notification delays a change by at most this and one call; 0: only at start-up.
+   */
+  reconcileIntervalMs: number;
   /** The site's storage area that data is staged into (the DM API's to_storage_area_uuid). */
   storageArea: string;
   /** Least time between two progress callbacks of one component. */
@@ -62,6 +67,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     prepareDataCallbackSecret,
     callbacks: envChoice(env, 'PREPAREDATA_CALLBACKS', ['on', 'off'] as const, 'on'),
     watchIntervalMs: envNumber(env, 'PREPAREDATA_WATCH_INTERVAL_SECONDS', 10, { min: 0.01 }) * 1000,
+    reconcileIntervalMs: envNumber(env, 'PREPAREDATA_RECONCILE_SECONDS', 60, { min: 0 }) * 1000,
     storageArea: envString(env, 'PREPAREDATA_STORAGE_AREA', 'spsrc-user-area'),
     progressIntervalMs: envNumber(env, 'PROGRESS_INTERVAL_SECONDS', 1, { min: 0 }) * 1000,
   };

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { pino, type Logger } from 'pino';
 import { Counter, Registry } from 'prom-client';
 import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
-import { verify } from '@srcnet/service-kit';
+import { nestingProblem, verify } from '@srcnet/service-kit';
 import { CallbackOutbox } from './callbacks/outbox.ts';
 import type { PrepareDataWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
@@ -107,6 +107,8 @@ export async function startPrepareDataWorker(
     } catch (error) {
       return reply.code(400).send({ error: `body is not JSON: ${(error as Error).message}` });
     }
+    const tooDeep = nestingProblem(parsed);
+    if (tooDeep) return reply.code(400).send({ issues: [{ ...tooDeep, rule: 'max-depth' }] });
     const validated = validateWorkerCommand(parsed);
     if (!validated.ok) return reply.code(400).send({ issues: validated.issues });
     const command = validated.value as Ivoa.WorkerCommand;
@@ -168,15 +170,17 @@ export async function startPrepareDataWorker(
   const unfinished = await db.selectFrom('commands').select('body').where('done', '=', 0).execute();
   for (const row of unfinished) void runCommand(JSON.parse(row.body) as Ivoa.WorkerCommand);
   outbox.kick();
+  // With callbacks on the same watcher reconciles, rarely, in case a notification was lost.
+  const every = config.callbacks === 'off' ? config.watchIntervalMs : config.reconcileIntervalMs;
   let retry: NodeJS.Timeout | undefined;
   const reconcile = (): Promise<unknown> =>
     holder.stager!.reconcile().catch((error: unknown) => {
       log.warn({ err: error }, 'reconciliation failed');
-      // With callbacks on there is no next tick: try the catch-up again until it succeeds.
-      if (config.callbacks === 'on') retry = setTimeout(reconcile, config.watchIntervalMs);
+      // Without a next tick, try the catch-up again until it succeeds.
+      if (every === 0) retry = setTimeout(reconcile, config.watchIntervalMs);
     });
   void reconcile();
-  const watcher = config.callbacks === 'off' ? setInterval(reconcile, config.watchIntervalMs) : undefined;
+  const watcher = every > 0 ? setInterval(reconcile, every) : undefined;
   log.info(
     { url, callbacks: config.callbacks, storageArea: config.storageArea },
     'prepareData worker listening',

@@ -29,8 +29,11 @@ export interface SkahaWorkerConfig {
     fastMs: number;
     /** Interval while everything is steady. */
     slowMs: number;
-    /** Interval of the safety-net listing when callbacks are on. */
-    safetyMs: number;
+    /**
+     * With callbacks on, the interval of the reconciling listing that catches a lost callback
+     * (it also runs at start); 0 turns it off.
+     */
+    reconcileMs: number;
     /** The longest wait after errors. */
     maxBackoffMs: number;
   };
@@ -80,7 +83,7 @@ export function loadConfig(env: Env = process.env): SkahaWorkerConfig {
     watcher: {
       fastMs: ms('SKAHA_WATCH_FAST_MS', 1000),
       slowMs: ms('SKAHA_WATCH_SLOW_MS', 10_000),
-      safetyMs: ms('SKAHA_WATCH_SAFETY_MS', 300_000),
+      reconcileMs: envNumber(env, 'SKAHA_RECONCILE_SECONDS', 60, { min: 0 }) * 1000,
       maxBackoffMs: ms('SKAHA_WATCH_MAX_BACKOFF_MS', 60_000),
     },
     sqlitePath: envString(env, 'SKAHA_SQLITE_PATH', 'data/skaha.sqlite'),

@@ -6,14 +6,14 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
-import { signedHeaders, verify } from '@srcnet/service-kit';
+import { nestingProblem, signedHeaders, verify } from '@srcnet/service-kit';
 import { CallbackOutbox } from './callbacks/outbox.ts';
 import type { SkahaWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
 import { countedApi, workerMetrics } from './metrics.ts';
 import { SkahaClient, readSessionCallback, type SkahaApi } from './skaha/index.ts';
 import { SessionTracker } from './sessions/tracker.ts';
-import { BatchedWatcher } from './sessions/watcher.ts';
+import { BatchedWatcher, reconcileTiming } from './sessions/watcher.ts';
 import { openStore, type Db } from './store/store.ts';
 
 export interface RunningSkahaWorker {
@@ -62,12 +62,13 @@ export async function startSkahaWorker(
     },
   });
 
-  // With callbacks the watcher is only a safety net: never faster than its interval.
-  const watcher = new BatchedWatcher(api, tracker, log, {
-    fastMs: callbacks ? config.watcher.safetyMs : config.watcher.fastMs,
-    slowMs: callbacks ? config.watcher.safetyMs : config.watcher.slowMs,
-    maxBackoffMs: config.watcher.maxBackoffMs,
-  });
+  // With callbacks the watcher only reconciles (a lost callback): never faster than its interval.
+  const watcher = new BatchedWatcher(
+    api,
+    tracker,
+    log,
+    callbacks ? reconcileTiming(config.watcher) : config.watcher,
+  );
   const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
@@ -83,6 +84,8 @@ export async function startSkahaWorker(
     } catch (error) {
       return reply.code(400).send({ error: `the body is not JSON: ${(error as Error).message}` });
     }
+    const tooDeep = nestingProblem(document);
+    if (tooDeep) return reply.code(400).send({ issues: [{ ...tooDeep, rule: 'max-depth' }] });
     const validated = validateWorkerCommand(document);
     if (!validated.ok) return reply.code(400).send({ issues: validated.issues });
     const command = validated.value as Ivoa.WorkerCommand;

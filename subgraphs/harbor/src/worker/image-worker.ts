@@ -362,20 +362,51 @@ export class ImageWorker {
       const repository = payload.event_data?.repository?.repo_full_name;
       const digests = (payload.event_data?.resources ?? []).flatMap((r) => (r.digest ? [r.digest] : []));
       if (!repository || digests.length === 0) return;
-      const rows = await this.deps.db
-        .selectFrom('images')
-        .selectAll()
-        .where('copy_state', '=', 'COPYING')
-        .where('mode', '=', 'proxy-cache')
-        .where('local_repository', '=', repository)
-        .execute();
-      for (const row of rows)
-        if (row.digest && digests.includes(row.digest))
-          void this.inLane(row.component_uuid, () => this.finishIfCopying(row.component_uuid, { ok: true }));
+      await this.onArtifactArrived(repository, digests, false);
     }
   }
 
-  /** Used by the webhook handler and, with webhooks off, by the batched execution watcher. */
+  /** A proxy-cache copy's artifact is in the local Harbor (a webhook, or the reconciling read). */
+  private async onArtifactArrived(repository: string, digests: string[], wait: boolean): Promise<void> {
+    const rows = await this.deps.db
+      .selectFrom('images')
+      .selectAll()
+      .where('copy_state', '=', 'COPYING')
+      .where('mode', '=', 'proxy-cache')
+      .where('local_repository', '=', repository)
+      .execute();
+    const finishing = rows
+      .filter((row) => row.digest && digests.includes(row.digest))
+      .map((row) =>
+        this.inLane(row.component_uuid, () => this.finishIfCopying(row.component_uuid, { ok: true })),
+      );
+    if (wait) await Promise.all(finishing);
+  }
+
+  /**
+   * Proxy-cache copies in flight, each checked by one artifact read (one per image, shared by the
+   * steps that wait for it): Harbor v2.0 has no artifact listing across repositories.
+   */
+  async recheckProxyCopies(): Promise<void> {
+    const copies = await this.deps.db
+      .selectFrom('images')
+      .select(['local_repository', 'digest'])
+      .distinct()
+      .where('copy_state', '=', 'COPYING')
+      .where('mode', '=', 'proxy-cache')
+      .where('local_repository', 'is not', null)
+      .where('digest', 'is not', null)
+      .execute();
+    for (const copy of copies) {
+      const { project, name } = splitRepository(copy.local_repository!);
+      const artifact = await this.deps.track('harbor.getArtifact', () =>
+        this.deps.harbor.getArtifact(project, name, copy.digest!),
+      );
+      if (artifact) await this.onArtifactArrived(copy.local_repository!, [copy.digest!], true);
+    }
+  }
+
+  /** Used by the webhook handler and by the batched execution watcher (webhooks off, or reconciling). */
   async onExecutionDone(executionId: number, outcome: Outcome): Promise<void> {
     const rows = await this.deps.db
       .selectFrom('images')

@@ -53,6 +53,7 @@ const ACTIVE_PHASES = new Set(['PREPARING', 'AVAILABLE', 'RUNNING']);
 export class Stager {
   /** Per component, the work in progress: commands and notifications of one component run in order. */
   private readonly lanes = new Map<string, Promise<void>>();
+  private reconciling: Promise<number> | undefined;
 
   constructor(private readonly options: StagerOptions) {}
 
@@ -275,12 +276,21 @@ export class Stager {
   }
 
   /**
-   * One list call for every followed job: the batched watcher's tick, and the catch-up on start.
-   * Never one status call per job.
+   * One list call for every followed job: the batched watcher's tick, the catch-up on start, and
+   * (with notifications on) the reconciliation that catches a lost one. Never one status call per
+   * job; a tick that comes while a list call is still out joins it instead of making another.
    */
-  async reconcile(): Promise<number> {
+  reconcile(): Promise<number> {
+    this.reconciling ??= this.listAndApply().finally(() => {
+      this.reconciling = undefined;
+    });
+    return this.reconciling;
+  }
+
+  private async listAndApply(): Promise<number> {
     const rows = await this.followed();
     if (rows.length === 0) return 0;
+    const listedAt = new Date().toISOString();
     const list = await this.options.api.listJobs(rows.map((row) => row.job_id!));
     const byJob = new Map(list.jobs.map((job) => [job.jobId, job]));
     await Promise.all(
@@ -288,6 +298,8 @@ export class Stager {
         this.inLane(row.component_uuid, async () => {
           const current = await this.row(row.component_uuid);
           if (!current || SETTLED.includes(current.state)) return;
+          // A notification applied while the list call was out is newer than the listing.
+          if (current.updated_at > listedAt) return;
           const job = byJob.get(row.job_id!);
           if (job) return this.apply(current, jobUpdate(job));
           await this.apply(current, {

@@ -1,8 +1,9 @@
 /**
  * The batched watcher: one `GET /session` per interval for all tracked sessions, never one poll
  * per session. The interval is short while something is being created, starting or stopping,
- * long while everything is steady, and backs off after errors. Where Skaha sends callbacks it
- * runs only as a rare safety net (a lost callback, a Skaha restart).
+ * long while everything is steady, and backs off after errors. Where Skaha sends callbacks the
+ * same watcher reconciles: at start and every `SKAHA_RECONCILE_SECONDS` it lists once, so that a
+ * lost callback (or a Skaha restart) delays a change by at most that interval and one listing.
  */
 import type { Logger } from 'pino';
 import type { SkahaApi } from '../skaha/index.ts';
@@ -12,6 +13,12 @@ export interface WatcherTiming {
   fastMs: number;
   slowMs: number;
   maxBackoffMs: number;
+}
+
+/** The timing of the reconciling watcher when callbacks are on; a 0 interval lists at start only. */
+export function reconcileTiming(watcher: { reconcileMs: number; maxBackoffMs: number }): WatcherTiming {
+  const every = watcher.reconcileMs > 0 ? watcher.reconcileMs : Infinity;
+  return { fastMs: every, slowMs: every, maxBackoffMs: watcher.maxBackoffMs };
 }
 
 export class BatchedWatcher {
@@ -48,7 +55,8 @@ export class BatchedWatcher {
   }
 
   private schedule(delayMs: number): void {
-    if (this.stopped || Date.now() + delayMs >= this.dueAt) return;
+    // An infinite interval means no next listing (setTimeout would take it as 1 ms).
+    if (this.stopped || !Number.isFinite(delayMs) || Date.now() + delayMs >= this.dueAt) return;
     clearTimeout(this.timer);
     this.dueAt = Date.now() + delayMs;
     this.timer = setTimeout(() => {

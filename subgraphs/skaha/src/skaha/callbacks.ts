@@ -1,4 +1,4 @@
-import { verify } from '@srcnet/service-kit';
+import { nestingProblem, verify } from '@srcnet/service-kit';
 import { normaliseStatus } from './status.ts';
 import type { SessionCallback, SessionCallbackJson } from './types.ts';
 
@@ -23,10 +23,10 @@ export function readSessionCallback(
   } catch {
     return { ok: false, reason: 'the body is not JSON' };
   }
-  for (const field of ['eventId', 'sessionId', 'status', 'type', 'time'] as const)
-    if (typeof json?.[field] !== 'string') return { ok: false, reason: `${field} must be a string` };
-  if (!Number.isSafeInteger(json.sequence) || json.sequence < 1)
-    return { ok: false, reason: 'sequence must be a positive integer' };
+  const tooDeep = nestingProblem(json);
+  if (tooDeep) return { ok: false, reason: `${tooDeep.path}: ${tooDeep.message}` };
+  const problem = shapeProblem(json);
+  if (problem) return { ok: false, reason: problem };
   if (json.eventId !== checked.eventId)
     return { ok: false, reason: 'eventId differs from the event id header' };
   const { session, ...rest } = json;
@@ -34,4 +34,57 @@ export function readSessionCallback(
   if (session)
     event.session = { ...session, status: normaliseStatus(session.status), rawStatus: session.status };
   return { ok: true, event };
+}
+
+const SESSION_STRINGS = ['id', 'userid', 'image', 'type', 'status', 'name'] as const;
+const SESSION_OPTIONAL_STRINGS = [
+  'runAsUID',
+  'runAsGID',
+  'appid',
+  'startTime',
+  'expiryTime',
+  'connectURL',
+  'requestedRAM',
+  'requestedCPUCores',
+  'requestedGPUCores',
+  'ramInUse',
+  'cpuCoresInUse',
+  'gpuRAMInUse',
+  'gpuUtilization',
+] as const;
+
+/**
+ * What is wrong with a notification's shape, naming the field; undefined when nothing is. Every
+ * field the worker reads or keeps is checked: a signed but malformed event must not reach the
+ * tracker (a 500) or its stored session snapshot (served later by the subgraph).
+ */
+function shapeProblem(json: SessionCallbackJson): string | undefined {
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    return 'the body must be a JSON object';
+  for (const field of ['eventId', 'sessionId', 'status', 'type', 'time', 'name', 'instance'] as const)
+    if (typeof json[field] !== 'string') return `${field} must be a string`;
+  if (json.type !== 'session.status' && json.type !== 'session.deleted')
+    return 'type must be session.status or session.deleted';
+  if (Number.isNaN(Date.parse(json.time))) return 'time must be an ISO-8601 date-time';
+  if (!Number.isSafeInteger(json.sequence) || json.sequence < 1) return 'sequence must be a positive integer';
+  if (json.message !== undefined && typeof json.message !== 'string') return 'message must be a string';
+  if (
+    json.previousStatus !== null &&
+    json.previousStatus !== undefined &&
+    typeof json.previousStatus !== 'string'
+  )
+    return 'previousStatus must be a string or null';
+  const session = json.session as unknown;
+  if (session === undefined) return undefined;
+  if (session === null || typeof session !== 'object' || Array.isArray(session))
+    return 'session must be an object';
+  const fields = session as Record<string, unknown>;
+  for (const field of SESSION_STRINGS)
+    if (typeof fields[field] !== 'string') return `session.${field} must be a string`;
+  for (const field of SESSION_OPTIONAL_STRINGS)
+    if (fields[field] !== undefined && typeof fields[field] !== 'string')
+      return `session.${field} must be a string`;
+  if (fields['isFixedResources'] !== undefined && typeof fields['isFixedResources'] !== 'boolean')
+    return 'session.isFixedResources must be a boolean';
+  return undefined;
 }
