@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { unifiedGraphHandler } from '@graphql-hive/router-runtime';
 import { createGatewayRuntime, getGraphQLWSOptions, type GatewayPlugin } from '@graphql-hive/gateway-runtime';
 import type { ExecutionResult } from 'graphql';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
@@ -22,6 +23,11 @@ export interface StartOptions {
   logging?: 'debug' | 'info' | 'warn' | 'error' | false;
   /** Extra plugins, after the gateway's own (benchmarks try options this way). */
   plugins?: GatewayPlugin[];
+  /**
+   * false: `executionStepChanged` the runtime's stock way, one upstream subscription per client,
+   * and no change feed; only bench/push-latency's baseline wants this.
+   */
+  fanout?: boolean;
 }
 
 export interface RunningGateway {
@@ -58,6 +64,9 @@ export async function startGateway(
 
   const runtime = createGatewayRuntime<IdentityContext>({
     supergraph: config.supergraph,
+    // Hive Router's Rust query planner and executor: about half the CPU per query of the default
+    // JavaScript runtime here (bench/gateway-throughput).
+    unifiedGraphHandler,
     transports: { http: import('@graphql-mesh/transport-http') },
     transportEntries: Object.fromEntries(
       Object.entries(config.subgraphUrls).map(([name, location]) => [name, { location }]),
@@ -77,7 +86,7 @@ export async function startGateway(
       useIdentity({ authenticate: createAuthenticate(config.auth), gatewaySecret: config.gatewaySecret }),
       ...limitPlugins(config.limits),
       ...(config.sandbox ? [] : [blockFieldSuggestionsPlugin() as GatewayPlugin]),
-      useStepFanout(fanout),
+      ...(options.fanout === false ? [] : [useStepFanout(fanout)]),
       ...(options.plugins ?? []),
     ],
   });
@@ -107,7 +116,7 @@ export async function startGateway(
             log?.warn(`change feed from the broker: ${(error as Error).message ?? error}; reconnecting`);
         },
       });
-  await feed.start((stepId) => fanout.onChange(stepId));
+  if (options.fanout !== false) await feed.start((stepId) => fanout.onChange(stepId));
   if (config.redisUrl) metrics.feedConnected.set(1);
 
   const server = createServer(runtime);

@@ -47,6 +47,37 @@ describe('dev mode', () => {
   });
 });
 
+describe('several callers at once', () => {
+  let stack: Awaited<ReturnType<typeof testStack>>;
+  beforeAll(async () => {
+    stack = await testStack();
+  });
+  afterAll(() => stack.close());
+
+  it('gives each caller only their own steps when different callers send the same query at the same moment', async () => {
+    const users = ['una', 'vic', 'wes', 'xan'];
+    for (const user of users) for (let n = 0; n < 3; n++) stack.broker.create(user);
+    // The same query from everyone: a gateway that shared in-flight subgraph requests across
+    // callers would hand one caller's answer to the others.
+    const query =
+      '{ executionSteps(first: 50) { edges { node { meta { owner } skahaSession { status } } } } }';
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => users[i % users.length]!).map(async (user) => ({
+        user,
+        answer: await stack.post(query, {}, `dev:${user}`),
+      })),
+    );
+    const strangers = answers.flatMap(({ user, answer }) =>
+      (answer.body.data.executionSteps.edges as { node: { meta: { owner: string } } }[])
+        .map((edge) => edge.node.meta.owner)
+        .filter((owner) => owner !== user)
+        .map((owner) => `${user} got ${owner}'s step`),
+    );
+    expect(strangers).toEqual([]);
+    expect(answers.every(({ answer }) => answer.body.data.executionSteps.edges.length === 3)).toBe(true);
+  });
+});
+
 describe('jwt mode', () => {
   let stack: Awaited<ReturnType<typeof testStack>>;
   beforeAll(async () => {

@@ -35,10 +35,17 @@ export function useIdentity(options: { authenticate: Authenticate; gatewaySecret
         },
       );
     },
-    onFetch({ context, options: request, setOptions }) {
-      const identity = (context as Partial<IdentityContext> | undefined)?.identity;
+    // On the subgraph request itself, not on its fetch: the HTTP executor shares identical requests
+    // in flight, and only headers set here are part of what makes two requests identical. Set at
+    // fetch time, two users' same query would share one answer.
+    onSubgraphExecute({ executionRequest, setExecutionRequest }) {
+      const identity = (executionRequest.context as Partial<IdentityContext> | undefined)?.identity;
       if (!identity) return;
-      setOptions({ ...request, headers: { ...request.headers, ...signed(identity) } });
+      const extensions = executionRequest.extensions ?? {};
+      setExecutionRequest({
+        ...executionRequest,
+        extensions: { ...extensions, headers: { ...extensions.headers, ...signed(identity) } },
+      });
     },
   };
 }
