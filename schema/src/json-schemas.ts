@@ -24,6 +24,9 @@ function toJsonSchema(node: Json): Json {
     if (key === 'xml' || key.startsWith('x-')) continue;
     if (key === 'discriminator') {
       out[key] = { propertyName: (value as JsonObject).propertyName! };
+      // Ajv applies `discriminator` (which replaces `oneOf`) to objects only: without a type, a
+      // null or a string in place of a component would pass.
+      out.type ??= 'object';
     } else if (key === '$ref' && typeof value === 'string') {
       out[key] = value.replace('#/components/schemas/', '#/$defs/');
     } else if (key === 'format' && (value === 'int64' || value === 'int32' || value === 'float')) {

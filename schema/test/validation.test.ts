@@ -159,6 +159,27 @@ describe('validation errors name the path and the rule', () => {
     }
   });
 
+  it('a component that is not an object', () => {
+    // Found by e2e/hostile: a data list of strings and nulls reached the broker's checks.
+    const result = validateExecutionRequest({
+      executable: null,
+      compute: 'big',
+      data: ['6G', null, false],
+      storage: [[]],
+    });
+    expect(result).toMatchObject({ ok: false });
+    if (!result.ok) {
+      expect(result.issues.map(({ path, rule }) => `${path} ${rule}`).sort()).toEqual([
+        '/compute type',
+        '/data/0 type',
+        '/data/1 type',
+        '/data/2 type',
+        '/executable type',
+        '/storage/0 type',
+      ]);
+    }
+  });
+
   it('a document that is not an object', () => {
     expect(validateExecutionRequest([1, 2])).toMatchObject({
       ok: false,
