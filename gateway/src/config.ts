@@ -27,6 +27,8 @@ export interface GatewayConfig {
   redisUrl?: string;
   /** Events a slow subscriber may have waiting before its subscription is ended. */
   subscriberQueueLimit: number;
+  /** How often the fan-out looks for changes whose notice was lost (see fanout/catch-up.ts). */
+  catchUpSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -84,5 +86,6 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     },
     redisUrl: envString(env, 'REDIS_URL'),
     subscriberQueueLimit: envNumber(env, 'SUBSCRIBER_QUEUE_LIMIT', 1000, { min: 1 }),
+    catchUpSeconds: envNumber(env, 'CATCH_UP_SECONDS', 15, { min: 1 }),
   };
 }

@@ -7,9 +7,9 @@ import { createGatewayRuntime, getGraphQLWSOptions, type GatewayPlugin } from '@
 import type { ExecutionResult } from 'graphql';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { createPubSub } from '@srcnet/service-kit';
 import type { GatewayConfig } from './config.ts';
-import { brokerFeed, pubsubFeed, type ChangeFeed } from './fanout/feed.ts';
+import { startCatchUp } from './fanout/catch-up.ts';
+import { brokerFeed, redisFeed, type ChangeFeed } from './fanout/feed.ts';
 import { Fanout, type Execute } from './fanout/hub.ts';
 import { useStepFanout } from './fanout/plugin.ts';
 import { createAuthenticate } from './identity/authenticate.ts';
@@ -106,7 +106,7 @@ export async function startGateway(
 
   await runtime.getSchema();
   const feed: ChangeFeed = config.redisUrl
-    ? pubsubFeed(createPubSub({ redisUrl: config.redisUrl }))
+    ? redisFeed(config.redisUrl)
     : brokerFeed({
         url: config.subgraphUrls.broker!,
         gatewaySecret: config.gatewaySecret,
@@ -116,7 +116,23 @@ export async function startGateway(
             log?.warn(`change feed from the broker: ${(error as Error).message ?? error}; reconnecting`);
         },
       });
-  if (options.fanout !== false) await feed.start((stepId) => fanout.onChange(stepId));
+  const catchUp =
+    options.fanout === false
+      ? undefined
+      : startCatchUp({
+          execute: (document, variables, identity) => execute(document, variables, identity),
+          fanout,
+          intervalMs: config.catchUpSeconds * 1000,
+          onError: (error) => log?.warn((error as Error).message),
+        });
+  if (catchUp)
+    await feed.start(
+      (stepId) => fanout.onChange(stepId),
+      () => {
+        log?.warn('change feed: reconnected; catching up on changes it may have missed');
+        catchUp.soon();
+      },
+    );
   if (config.redisUrl) metrics.feedConnected.set(1);
 
   const server = createServer(runtime);
@@ -142,6 +158,7 @@ export async function startGateway(
     metrics,
     fanout,
     async close() {
+      await catchUp?.stop();
       await feed.close();
       await wsServer.dispose();
       await new Promise((closed) => sockets.close(closed));

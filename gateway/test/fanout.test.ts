@@ -161,3 +161,43 @@ describe('executionStepChanged through the fan-out', () => {
     );
   });
 });
+
+describe('catching up on lost notices', () => {
+  let lossy: Awaited<ReturnType<typeof testStack>>;
+  beforeAll(async () => {
+    lossy = await testStack({ env: { CATCH_UP_SECONDS: '1' } });
+  });
+  afterAll(() => lossy.close());
+
+  it('delivers, in order and once, the transitions whose notices were lost, within one interval', async () => {
+    const all = collect<Event>(lossy.ws('dev:lou'), WATCH, {});
+    await new Promise((done) => setTimeout(done, 300));
+    const seen = lossy.broker.create('lou');
+    await settle();
+    const one = collect<Event>(lossy.ws('dev:lou'), WATCH, { id: seen.id });
+    await all.until(1);
+    await one.until(1);
+    lossy.broker.loseNotices(true);
+    const unseen = lossy.broker.create('lou');
+    for (const phase of ['ACCEPTED', 'PREPARING', 'COMPLETED']) {
+      lossy.broker.move(seen.id, phase);
+      lossy.broker.move(unseen.id, phase);
+    }
+    const lostAt = Date.now();
+    await one.until(4);
+    await all.until(1 + 3 + 4);
+    const caughtUpMs = Date.now() - lostAt;
+    lossy.broker.loseNotices(false);
+    await new Promise((done) => setTimeout(done, 1500));
+    const phases = (events: { data?: Event }[], id: string) =>
+      events
+        .filter((event) => event.data!.executionStepChanged.id === id)
+        .map((event) => event.data!.executionStepChanged.phase);
+    expect(phases(one.events, seen.id)).toEqual(['OFFERED', 'ACCEPTED', 'PREPARING', 'COMPLETED']);
+    expect(phases(all.events, seen.id)).toEqual(['OFFERED', 'ACCEPTED', 'PREPARING', 'COMPLETED']);
+    expect(phases(all.events, unseen.id)).toEqual(['OFFERED', 'ACCEPTED', 'PREPARING', 'COMPLETED']);
+    expect(caughtUpMs).toBeLessThan(5000);
+    all.stop();
+    one.stop();
+  });
+});

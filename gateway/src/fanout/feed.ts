@@ -1,28 +1,40 @@
 import { createClient } from 'graphql-sse';
-import { signIdentity, STEP_CHANGED, type Identity, type StepPubSub } from '@srcnet/service-kit';
+import {
+  createPubSub,
+  signIdentity,
+  STEP_CHANGED,
+  type Identity,
+  type StepPubSub,
+} from '@srcnet/service-kit';
 
 /**
  * Where the gateway learns that a step changed: one stream per gateway instance, whatever the
  * number of subscribers. A notice carries only the step's id; the fan-out reads the rest.
  */
 export interface ChangeFeed {
-  start(onChange: (stepId: string) => void): Promise<void>;
+  /** `onGap`: the feed was interrupted and may have missed notices (see catch-up.ts). */
+  start(onChange: (stepId: string) => void, onGap: () => void): Promise<void>;
   close(): Promise<void>;
 }
 
 /** The identity the gateway uses for its own reads of the change stream: it must see every step. */
 export const GATEWAY_IDENTITY: Identity = { user: 'gateway', roles: ['admin'] };
 
-/** The shared pub/sub topic the brokers publish on (Redis when several instances run). */
-export function pubsubFeed(pubsub: StepPubSub): ChangeFeed {
+/**
+ * The Redis topic the brokers publish on when several instances run. A notice published while
+ * this gateway's connection was down is gone; reconnecting is reported as a gap.
+ */
+export function redisFeed(redisUrl: string): ChangeFeed {
+  let pubsub: StepPubSub | undefined;
   let unsubscribe: (() => unknown) | undefined;
   return {
-    async start(onChange) {
+    async start(onChange, onGap) {
+      pubsub = createPubSub({ redisUrl, onReconnect: onGap });
       unsubscribe = await pubsub.subscribe(STEP_CHANGED, (change) => onChange(change.id));
     },
     async close() {
       await unsubscribe?.();
-      await pubsub.dispose();
+      await pubsub?.dispose();
     },
   };
 }
@@ -54,8 +66,9 @@ export function brokerFeed(options: {
       };
     });
 
-  async function follow(onChange: (stepId: string) => void) {
+  async function follow(onChange: (stepId: string) => void, onGap: () => void) {
     let delay = 250;
+    let interrupted = false;
     while (!closed) {
       const events = client.iterate<{ executionStepChanged: { id: string } }>({
         query: 'subscription GatewayChangeFeed { executionStepChanged { id } }',
@@ -66,20 +79,25 @@ export function brokerFeed(options: {
           if (result.errors?.length) throw new Error(result.errors.map((error) => error.message).join('; '));
           options.onStatus?.(true);
           delay = 250;
+          if (interrupted) {
+            interrupted = false;
+            onGap();
+          }
           if (result.data) onChange(result.data.executionStepChanged.id);
         }
         if (!closed) options.onStatus?.(false, new Error('the broker ended the change stream'));
       } catch (error) {
         options.onStatus?.(false, error);
       }
+      interrupted = true;
       if (!closed) await sleep(delay);
       delay = Math.min(delay * 2, 5000);
     }
   }
 
   return {
-    async start(onChange) {
-      running = follow(onChange);
+    async start(onChange, onGap) {
+      running = follow(onChange, onGap);
     },
     async close() {
       closed = true;

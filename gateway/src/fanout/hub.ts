@@ -29,6 +29,11 @@ interface StepState {
   meta: { owner: string; modified: string };
   history: { to: string; at: string }[];
 }
+/** A step as the broker lists it: enough to tell whether the subscribers were told of it. */
+export interface ListedStep {
+  id: string;
+  meta: { owner: string; modified: string };
+}
 /** One event to deliver: a phase transition, or a change that left the phase as it was. */
 interface StepEvent {
   /** The transition's phase, or for a change that left the phase, the phase it left. */
@@ -104,6 +109,18 @@ export class Fanout {
     void next.then(() => {
       if (this.chains.get(stepId) === next) this.chains.delete(stepId);
     });
+  }
+
+  /**
+   * Steps the feed may not have announced (see catch-up.ts): each one changed since the
+   * subscribers last heard of it, and that some subscriber may see, is processed as a change.
+   */
+  catchUp(steps: ListedStep[]): void {
+    for (const step of steps) {
+      if (this.known.get(step.id)?.modified === step.meta.modified) continue;
+      if (!this.adminGroups.size && !this.groupsByUser.has(step.meta.owner)) continue;
+      this.onChange(step.id);
+    }
   }
 
   /**

@@ -23,6 +23,7 @@ import {
 
 export const BROKER_SDL = /* GraphQL */ `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key"])
+  scalar DateTime
   enum ExecutionStepPhase {
     INITIAL
     OFFERED
@@ -70,6 +71,7 @@ export const BROKER_SDL = /* GraphQL */ `
   }
   input ExecutionStepFilter {
     phase: [ExecutionStepPhase!]
+    modifiedAfter: DateTime
   }
   type Query {
     executionStep(id: ID!): ExecutionStep
@@ -140,7 +142,10 @@ export async function startStandInBroker(options: StandInOptions) {
   const steps = new Map<string, Step>();
   const canSee = (identity: Identity, step: Step | undefined) =>
     !!step && (isAdmin(identity) || step.meta.owner === identity.user);
-  const publish = (step: Step) =>
+  /** While set, changes are committed but their notices lost, as when Redis is down. */
+  let losingNotices = false;
+  const publish = async (step: Step) =>
+    losingNotices ||
     options.pubsub.publish(STEP_CHANGED, {
       id: step.id,
       owner: step.meta.owner,
@@ -172,12 +177,14 @@ export async function startStandInBroker(options: StandInOptions) {
           canSee(identity, steps.get(id)) ? steps.get(id) : null,
         executionSteps: (
           _: unknown,
-          args: { filter?: { phase?: string[] }; first: number },
+          args: { filter?: { phase?: string[]; modifiedAfter?: string }; first: number },
           { identity }: Context,
         ) => {
+          const since = args.filter?.modifiedAfter;
           const nodes = [...steps.values()]
             .filter((step) => canSee(identity, step))
             .filter((step) => !args.filter?.phase || args.filter.phase.includes(step.phase))
+            .filter((step) => !since || Date.parse(step.meta.modified) >= Date.parse(since))
             .slice(0, args.first);
           return {
             edges: nodes.map((node) => ({ cursor: node.id, node })),
@@ -243,6 +250,9 @@ export async function startStandInBroker(options: StandInOptions) {
       return step;
     },
     move,
+    loseNotices(lose: boolean) {
+      losingNotices = lose;
+    },
     /** A change that leaves the phase as it is (a component's progress, say), modified at `at`. */
     touch(id: string, at = new Date().toISOString()): Step {
       const step = steps.get(id)!;

@@ -34,6 +34,8 @@ export type ExecutionStepFilter = {
   createdBefore?: string | null | undefined;
   /** The step's executable is of this kind (a 1.0.7 kind URI, or a 1.0.5 / October-2025 alias). */
   kind?: string | null | undefined;
+  /** Changed at or after this time: what changed since a client last looked. */
+  modifiedAfter?: string | null | undefined;
   /** The step is in one of these phases. */
   phase?: Array<ExecutionStepPhase> | null | undefined;
 };

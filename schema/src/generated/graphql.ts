@@ -371,6 +371,8 @@ export type ExecutionStepFilter = {
   createdBefore?: InputMaybe<Scalars['DateTime']['input']>;
   /** The step's executable is of this kind (a 1.0.7 kind URI, or a 1.0.5 / October-2025 alias). */
   kind?: InputMaybe<Scalars['String']['input']>;
+  /** Changed at or after this time: what changed since a client last looked. */
+  modifiedAfter?: InputMaybe<Scalars['DateTime']['input']>;
   /** The step is in one of these phases. */
   phase?: InputMaybe<Array<ExecutionStepPhase>>;
 };

@@ -100,6 +100,7 @@ export function resolvers(pubsub: StepPubSub): Resolvers<BrokerContext> {
           phases: filter?.phase ?? undefined,
           createdAfter: filter?.createdAfter ? Date.parse(filter.createdAfter) : undefined,
           createdBefore: filter?.createdBefore ? Date.parse(filter.createdBefore) : undefined,
+          modifiedAfter: filter?.modifiedAfter ? Date.parse(filter.modifiedAfter) : undefined,
           executableKinds: kinds,
           first: limit,
           after: after ? decodeCursor(after) : undefined,

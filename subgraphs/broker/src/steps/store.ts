@@ -223,6 +223,7 @@ export interface StepQuery {
   phases?: readonly string[];
   createdAfter?: number;
   createdBefore?: number;
+  modifiedAfter?: number;
   executableKinds?: readonly string[];
   first: number;
   /** The last (created, id) already seen. */
@@ -236,6 +237,7 @@ export async function listSteps(db: Db, q: StepQuery): Promise<StepRecord[]> {
   if (q.phases?.length) query = query.where('phase', 'in', [...q.phases]);
   if (q.createdAfter !== undefined) query = query.where('created', '>=', q.createdAfter);
   if (q.createdBefore !== undefined) query = query.where('created', '<', q.createdBefore);
+  if (q.modifiedAfter !== undefined) query = query.where('modified', '>=', q.modifiedAfter);
   if (q.executableKinds?.length) query = query.where('executable_kind', 'in', [...q.executableKinds]);
   if (q.after) {
     const { created, id } = q.after;

@@ -162,4 +162,13 @@ export const stepMigrations: Record<string, Migration> = {
       await db.schema.dropTable('preparation_observations').execute();
     },
   },
+  // For `modifiedAfter`: the gateway's catch-up lists the steps changed in the last few seconds.
+  '110-steps-modified': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createIndex('steps_modified').on('steps').column('modified').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('steps_modified').execute();
+    },
+  },
 };

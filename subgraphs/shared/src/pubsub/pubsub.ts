@@ -18,11 +18,26 @@ export type Topics = { 'step-changed': StepChange };
 export type StepPubSub = PubSub<Topics>;
 export const STEP_CHANGED = 'step-changed';
 
-export function createPubSub(options: { redisUrl?: string; channelPrefix?: string } = {}): StepPubSub {
+export function createPubSub(
+  options: {
+    redisUrl?: string;
+    channelPrefix?: string;
+    /** Called when the subscribing connection comes back after a loss: messages may have been missed. */
+    onReconnect?: () => void;
+  } = {},
+): StepPubSub {
   if (!options.redisUrl) return new MemPubSub<Topics>();
   const connect = () => new Redis(options.redisUrl!, { maxRetriesPerRequest: null, lazyConnect: false });
+  const sub = connect();
+  let lost = false;
+  sub.on('close', () => (lost = true));
+  sub.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    options.onReconnect?.();
+  });
   return new RedisPubSub<Topics>(
-    { pub: connect(), sub: connect() },
+    { pub: connect(), sub },
     { channelPrefix: options.channelPrefix ?? 'srcnet' },
   );
 }
