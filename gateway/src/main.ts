@@ -1,7 +1,9 @@
 /** The gateway process: `node --conditions=source --import tsx gateway/src/main.ts`. */
+import { startTracing } from '@srcnet/service-kit';
 import { loadConfig } from './config.ts';
 import { startGateway } from './server.ts';
 
+const tracing = startTracing({ serviceName: 'srcnet-gateway' });
 const config = loadConfig();
 if (config.auth.mode === 'dev') {
   console.warn(
@@ -24,12 +26,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    gateway.close().then(
-      () => process.exit(0),
-      (error) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
+    gateway
+      .close()
+      .then(() => tracing.shutdown())
+      .then(
+        () => process.exit(0),
+        (error) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
   });
 }

@@ -14,6 +14,7 @@ import { Fanout, type Execute } from './fanout/hub.ts';
 import { useStepFanout } from './fanout/plugin.ts';
 import { createAuthenticate } from './identity/authenticate.ts';
 import { useIdentity, type IdentityContext } from './identity/plugin.ts';
+import { useTracing } from './tracing/plugin.ts';
 import { limitPlugins } from './limits/limits.ts';
 import { createMetrics, useMetrics, type GatewayMetrics } from './metrics/metrics.ts';
 import { graphiqlOptions } from './sandbox/graphiql.ts';
@@ -82,6 +83,7 @@ export async function startGateway(
     maskedErrors: true,
     logging: options.logging ?? 'info',
     plugins: () => [
+      useTracing(),
       useMetrics(metrics),
       useIdentity({ authenticate: createAuthenticate(config.auth), gatewaySecret: config.gatewaySecret }),
       ...limitPlugins(config.limits),

@@ -200,4 +200,24 @@ describe('catching up on lost notices', () => {
     all.stop();
     one.stop();
   });
+
+  it('fetches again, in order, the events it could not fetch for their subscribers', async () => {
+    const step = lossy.broker.create('mo');
+    await settle();
+    const watch = collect<Event>(lossy.ws('dev:mo'), WATCH, { id: step.id });
+    await watch.until(1);
+    lossy.broker.failUserReads(true);
+    lossy.broker.move(step.id, 'ACCEPTED');
+    lossy.broker.move(step.id, 'COMPLETED');
+    await new Promise((done) => setTimeout(done, 500));
+    expect(watch.events).toHaveLength(1);
+    lossy.broker.failUserReads(false);
+    await watch.until(3);
+    expect(watch.events.map((event) => event.data!.executionStepChanged.phase)).toEqual([
+      'OFFERED',
+      'ACCEPTED',
+      'COMPLETED',
+    ]);
+    watch.stop();
+  });
 });

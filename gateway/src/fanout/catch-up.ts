@@ -34,8 +34,9 @@ interface Page {
  * between its commit and its publish, the broker's stream reconnecting. Every `intervalMs`, and at
  * once when the feed says it may have missed some, the gateway lists the steps changed since its
  * previous look and hands them to the fan-out, which acts only on those its subscribers were not
- * told of. A lost notice therefore delays an event by at most one interval, and costs one small
- * query per interval when nothing was lost.
+ * told of; it also retries the reads and fetches that failed. A lost notice or a failed fetch
+ * therefore delays an event by about one interval, and costs one small query per interval when
+ * nothing was lost.
  */
 export function startCatchUp(options: {
   execute: Execute;
@@ -60,6 +61,7 @@ export function startCatchUp(options: {
       lookedAt = startedAt;
       return;
     }
+    options.fanout.retryFailed();
     const since = new Date(lookedAt - overlap).toISOString();
     let after: string | null = null;
     do {

@@ -81,6 +81,13 @@ export class Fanout {
   /** Per step, how much of it the subscribers have been told: transitions and last modification. */
   private readonly known = new Map<string, { transitions: number; modified: string }>();
   private readonly chains = new Map<string, Promise<void>>();
+  /** Notices whose step could not be read (a subgraph restarting): read again at the next catch-up. */
+  private readonly unread = new Set<string>();
+  /**
+   * Per group and step, events whose fetch failed, kept in order: later events for that group and
+   * step wait behind them, so that a subscriber never sees phases out of order.
+   */
+  private readonly undelivered = new Map<string, { group: Group; stepId: string; events: StepEvent[] }>();
   private readonly startedAt = Date.now();
 
   constructor(
@@ -103,8 +110,18 @@ export class Fanout {
 
   /** Takes a change notice from the feed. */
   onChange(stepId: string): void {
+    this.enqueue(stepId, () =>
+      this.process(stepId).catch((error: unknown) => {
+        this.unread.add(stepId);
+        throw error;
+      }),
+    );
+  }
+
+  /** Changes of one step are handled in order, one after the other. */
+  private enqueue(stepId: string, work: () => Promise<void>): void {
     const previous = this.chains.get(stepId) ?? Promise.resolve();
-    const next = previous.then(() => this.process(stepId)).catch(this.options.onError);
+    const next = previous.then(work).catch(this.options.onError);
     this.chains.set(stepId, next);
     void next.then(() => {
       if (this.chains.get(stepId) === next) this.chains.delete(stepId);
@@ -120,6 +137,21 @@ export class Fanout {
       if (this.known.get(step.id)?.modified === step.meta.modified) continue;
       if (!this.adminGroups.size && !this.groupsByUser.has(step.meta.owner)) continue;
       this.onChange(step.id);
+    }
+  }
+
+  /** Reads again the steps it could not read, and fetches again for the events it could not deliver. */
+  retryFailed(): void {
+    const unread = [...this.unread];
+    this.unread.clear();
+    for (const stepId of unread) this.onChange(stepId);
+    for (const [key, { group, stepId }] of this.undelivered) {
+      this.enqueue(stepId, async () => {
+        const waiting = this.undelivered.get(key);
+        if (!waiting) return;
+        this.undelivered.delete(key);
+        if (this.groups.get(group.key) === group) await this.deliver(group, stepId, waiting.events);
+      });
     }
   }
 
@@ -221,6 +253,21 @@ export class Fanout {
   }
 
   private async deliver(group: Group, stepId: string, events: StepEvent[]) {
+    const key = `${group.key}\n${stepId}`;
+    const waiting = this.undelivered.get(key);
+    if (waiting) {
+      waiting.events.push(...events);
+      return;
+    }
+    try {
+      await this.fetchAndPush(group, stepId, events);
+    } catch (error) {
+      this.undelivered.set(key, { group, stepId, events: [...events] });
+      throw error;
+    }
+  }
+
+  private async fetchAndPush(group: Group, stepId: string, events: StepEvent[]) {
     const members = [...group.all, ...(group.byStep.get(stepId) ?? [])];
     if (!members.length) return;
     const { operation } = group;
@@ -231,6 +278,9 @@ export class Fanout {
       group.identity,
     );
     const step = result.data?.[operation.rootKey] as Record<string, unknown> | null | undefined;
+    // A step the group may not see is null without errors; null with errors is a failed fetch.
+    if (!step && result.errors?.length)
+      throw new Error(`fetching step ${stepId}: ${result.errors[0]!.message}`);
     if (result.data && step === null) return;
     // Without a transition, an event is due only when what this group selected changed: a
     // notice can also follow a read that saw the step's row and its history at different commits.

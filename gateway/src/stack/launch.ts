@@ -30,6 +30,8 @@ export interface LaunchedStack {
   stop(): Promise<void>;
   /** Stops one service and waits for its exit; `signal` SIGKILL simulates a crash. */
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Stops one service as `kill` does, starts it again and waits until it answers its health check. */
+  restart(name: string, signal?: NodeJS.Signals): Promise<void>;
 }
 
 async function waitHealthy(spec: ServiceSpec, child: ChildProcess, timeoutMs: number) {
@@ -113,13 +115,24 @@ export async function launchStack(specs: ServiceSpec[], options: LaunchOptions):
     throw new Error(`${(error as Error).message}; the end of ${log}:\n${tail}`, { cause: error });
   }
 
+  const running = (name: string) => {
+    const service = services.find((item) => item.spec.name === name);
+    if (!service) throw new Error(`no service ${name}`);
+    return service;
+  };
+
   return {
     services,
     stop: () => stopChildren(services.map((service) => service.child)),
     async kill(name, signal = 'SIGTERM') {
-      const service = services.find((item) => item.spec.name === name);
-      if (!service) throw new Error(`no service ${name}`);
+      await stopChildren([running(name).child], signal);
+    },
+    async restart(name, signal = 'SIGTERM') {
+      const service = running(name);
       await stopChildren([service.child], signal);
+      services.splice(services.indexOf(service), 1);
+      const started = start(service.spec);
+      await waitHealthy(started.spec, started.child, options.healthTimeoutMs ?? 60_000);
     },
   };
 }

@@ -144,6 +144,14 @@ export async function startStandInBroker(options: StandInOptions) {
     !!step && (isAdmin(identity) || step.meta.owner === identity.user);
   /** While set, changes are committed but their notices lost, as when Redis is down. */
   let losingNotices = false;
+  /**
+   * While set, reads made for users fail and the gateway's own (admin) reads succeed: the fan-out
+   * learns of a change, then cannot fetch it for its subscribers.
+   */
+  let failingUserReads = false;
+  const available = (identity: Identity) => {
+    if (failingUserReads && !isAdmin(identity)) throw new GraphQLError('the broker is restarting');
+  };
   const publish = async (step: Step) =>
     losingNotices ||
     options.pubsub.publish(STEP_CHANGED, {
@@ -173,13 +181,16 @@ export async function startStandInBroker(options: StandInOptions) {
     typeDefs: parse(BROKER_SDL),
     resolvers: {
       Query: {
-        executionStep: (_: unknown, { id }: { id: string }, { identity }: Context) =>
-          canSee(identity, steps.get(id)) ? steps.get(id) : null,
+        executionStep: (_: unknown, { id }: { id: string }, { identity }: Context) => {
+          available(identity);
+          return canSee(identity, steps.get(id)) ? steps.get(id) : null;
+        },
         executionSteps: (
           _: unknown,
           args: { filter?: { phase?: string[]; modifiedAfter?: string }; first: number },
           { identity }: Context,
         ) => {
+          available(identity);
           const since = args.filter?.modifiedAfter;
           const nodes = [...steps.values()]
             .filter((step) => canSee(identity, step))
@@ -252,6 +263,9 @@ export async function startStandInBroker(options: StandInOptions) {
     move,
     loseNotices(lose: boolean) {
       losingNotices = lose;
+    },
+    failUserReads(fail: boolean) {
+      failingUserReads = fail;
     },
     /** A change that leaves the phase as it is (a component's progress, say), modified at `at`. */
     touch(id: string, at = new Date().toISOString()): Step {

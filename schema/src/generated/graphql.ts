@@ -271,6 +271,25 @@ export type EnumValueOption = Option & {
   values: Array<Scalars['String']['output']>;
 };
 
+/** What a preparation estimate rests on (an SRCNet addition). */
+export type EstimateBasis = {
+  __typename?: 'EstimateBasis';
+  /** The group of past actions it was learned from, e.g. `data-staging JPSRC_STORM 1e10 B inFlight 3-6`. */
+  group: Scalars['String']['output'];
+  /** Which history an estimate rests on (an SRCNet addition): `exact` the finest group (site, size decade and load), `coarse` the site, registry or session type alone, `action` every observation of the action, `default` no history (the reference broker's constants), `worker` the worker's own estimate (the Harbor worker's size-based copy time). */
+  level: EstimateBasisLevel;
+  /** Observations in the group's recent window; 0 when nothing was learned. */
+  n: Scalars['Int']['output'];
+};
+
+/** Which history an estimate rests on (an SRCNet addition): `exact` the finest group (site, size decade and load), `coarse` the site, registry or session type alone, `action` every observation of the action, `default` no history (the reference broker's constants), `worker` the worker's own estimate (the Harbor worker's size-based copy time). */
+export type EstimateBasisLevel =
+  | 'action'
+  | 'coarse'
+  | 'default'
+  | 'exact'
+  | 'worker';
+
 /** The program to run. */
 export type Executable = {
   costs: Array<CostItem>;
@@ -329,6 +348,8 @@ export type ExecutionStep = {
   connectors: Array<SessionConnector>;
   costs: Array<CostItem>;
   data: Array<DataResource>;
+  /** How long the step's preparation was expected to take when it was offered, and when it would be ready (an SRCNet addition). Kept as the offer's start used it: the offered start is `readyBoundAt`, and preparation is planned from `schedule.preparing.start`. */
+  estimates: Maybe<PreparationEstimates>;
   /** The program to run. */
   executable: Maybe<Executable>;
   /** When the offer lapses; only meaningful while the phase is OFFERED. */
@@ -700,6 +721,48 @@ export type PlainMetricItem = MetricItem & {
   kind: Scalars['String']['output'];
   /** What is measured, as a URI. */
   type: Maybe<Scalars['String']['output']>;
+};
+
+/** How long one component's preparation action was expected to take when the step was offered (an SRCNet addition). */
+export type PreparationActionEstimate = {
+  __typename?: 'PreparationActionEstimate';
+  /** `data-staging` (one per data resource), `image-copy` or `session-start`. */
+  action: Scalars['String']['output'];
+  /** What a preparation estimate rests on (an SRCNet addition). */
+  basis: EstimateBasis;
+  /** The duration stays within this with probability `quantile`. */
+  boundSeconds: Scalars['Float']['output'];
+  /** The uuid of the component the action prepares. */
+  component: Scalars['ID']['output'];
+  /** Typical duration. */
+  medianSeconds: Scalars['Float']['output'];
+  /** What the estimate had to do without, e.g. `image not checked: no answer within 3 s`. */
+  note: Maybe<Scalars['String']['output']>;
+  /** What the estimate assumed about the action (the trace params of ARCHITECTURE.md, "Estimation history"). */
+  params: Maybe<Scalars['JSONObject']['output']>;
+  /** The probability the bound claims for this action; a step's components each claim more than the step (a union bound). Absent for the reference constants, which claim none. */
+  quantile: Maybe<Scalars['Float']['output']>;
+  /** The component's role in the step (`data`, `executable`, `compute`). */
+  role: Scalars['String']['output'];
+};
+
+/** How long the step's preparation was expected to take when it was offered, and when it would be ready (an SRCNet addition). Kept as the offer's start used it: the offered start is `readyBoundAt`, and preparation is planned from `schedule.preparing.start`. */
+export type PreparationEstimates = {
+  __typename?: 'PreparationEstimates';
+  /** Each component's preparation action; storage (1 s each) and executables launched with the session have none. */
+  actions: Array<PreparationActionEstimate>;
+  /** Preparation time the step stays within with probability `quantile`; the length of `schedule.preparing`. */
+  boundSeconds: Scalars['Float']['output'];
+  /** When the estimate was made (the offer's creation). */
+  estimatedAt: Scalars['DateTime']['output'];
+  /** Preparation time along the critical path with every action at its median. */
+  medianSeconds: Scalars['Float']['output'];
+  /** The probability that preparation ends within `boundSeconds`. Absent for the reference constants. */
+  quantile: Maybe<Scalars['Float']['output']>;
+  /** When the step is ready at the latest, with probability `quantile` (the offered start). */
+  readyBoundAt: Scalars['DateTime']['output'];
+  /** When the step is expected to be ready (preparation's planned start plus `medianSeconds`). */
+  readyMedianAt: Scalars['DateTime']['output'];
 };
 
 export type Query = {

@@ -305,6 +305,19 @@ export type components = {
       status: number;
       messages: components['schemas']['MessageList'];
     };
+    /** @description What a preparation estimate rests on (an SRCNet addition). */
+    EstimateBasis: {
+      /** @description The group of past actions it was learned from, e.g. `data-staging JPSRC_STORM 1e10 B inFlight 3-6`. */
+      group: string;
+      /** @description Observations in the group's recent window; 0 when nothing was learned. */
+      n: number;
+      level: components['schemas']['EstimateBasisLevel'];
+    };
+    /**
+     * @description Which history an estimate rests on (an SRCNet addition): `exact` the finest group (site, size decade and load), `coarse` the site, registry or session type alone, `action` every observation of the action, `default` no history (the reference broker's constants), `worker` the worker's own estimate (the Harbor worker's size-based copy time).
+     * @enum {string}
+     */
+    EstimateBasisLevel: 'exact' | 'coarse' | 'action' | 'default' | 'worker';
     /** @description A request for offers (`POST /requests`) or for direct execution (`POST /direct`). */
     ExecutionRequest: {
       executable?: components['schemas']['AbstractExecutable'];
@@ -327,6 +340,7 @@ export type components = {
       storage?: components['schemas']['AbstractStorageResource'][];
       data?: components['schemas']['AbstractDataResource'][];
       connectors?: components['schemas']['SessionConnector'][];
+      estimates?: components['schemas']['PreparationEstimates'];
     };
     IntegerDeltaOption: {
       /** @constant */
@@ -561,6 +575,57 @@ export type components = {
        */
       kind: 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/metrics/abstract-metric-item.yaml';
     });
+    /** @description How long one component's preparation action was expected to take when the step was offered (an SRCNet addition). */
+    PreparationActionEstimate: {
+      /** @description `data-staging` (one per data resource), `image-copy` or `session-start`. */
+      action: string;
+      /** @description The component's role in the step (`data`, `executable`, `compute`). */
+      role: string;
+      /**
+       * Format: uuid
+       * @description The uuid of the component the action prepares.
+       */
+      component: string;
+      /** @description Typical duration. */
+      medianSeconds: number;
+      /** @description The duration stays within this with probability `quantile`. */
+      boundSeconds: number;
+      /** @description The probability the bound claims for this action; a step's components each claim more than the step (a union bound). Absent for the reference constants, which claim none. */
+      quantile?: number;
+      basis: components['schemas']['EstimateBasis'];
+      /** @description What the estimate assumed about the action (the trace params of ARCHITECTURE.md, "Estimation history"). */
+      params?: {
+        [key: string]: string | number | boolean;
+      };
+      /** @description What the estimate had to do without, e.g. `image not checked: no answer within 3 s`. */
+      note?: string;
+    };
+    /** @description How long the step's preparation was expected to take when it was offered, and when it would be ready (an SRCNet addition). Kept as the offer's start used it: the offered start is `readyBoundAt`, and preparation is planned from `schedule.preparing.start`. */
+    PreparationEstimates: {
+      /**
+       * Format: date-time
+       * @description When the estimate was made (the offer's creation).
+       */
+      estimatedAt: string;
+      /** @description The probability that preparation ends within `boundSeconds`. Absent for the reference constants. */
+      quantile?: number;
+      /** @description Preparation time along the critical path with every action at its median. */
+      medianSeconds: number;
+      /** @description Preparation time the step stays within with probability `quantile`; the length of `schedule.preparing`. */
+      boundSeconds: number;
+      /**
+       * Format: date-time
+       * @description When the step is expected to be ready (preparation's planned start plus `medianSeconds`).
+       */
+      readyMedianAt: string;
+      /**
+       * Format: date-time
+       * @description When the step is ready at the latest, with probability `quantile` (the offered start).
+       */
+      readyBoundAt: string;
+      /** @description Each component's preparation action; storage (1 s each) and executables launched with the session have none. */
+      actions: components['schemas']['PreparationActionEstimate'][];
+    };
     /** @description How long a preparation action took, for the estimates (the trace format of ARCHITECTURE.md). */
     PreparationObservation: {
       /** @enum {string} */

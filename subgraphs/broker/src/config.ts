@@ -59,6 +59,11 @@ function roleSeconds(text: string | undefined, name: string): SimulationOptions[
   return out;
 }
 
+/** PostgreSQL when DATABASE_URL is set, else the SQLite file at SQLITE_PATH. */
+export function databaseUrlOf(env: Record<string, string | undefined> = process.env): string {
+  return envString(env, 'DATABASE_URL') ?? resolve(envString(env, 'SQLITE_PATH', 'data/broker.sqlite'));
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): BrokerConfig {
   const authMode = envChoice(env, 'AUTH_MODE', ['dev', 'jwt'] as const, 'dev');
   const secret = (name: string) => {
@@ -71,8 +76,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const defaultDurationMs = parseDuration(defaultDuration);
   if (!defaultDurationMs || defaultDurationMs <= 0)
     throw new ConfigError(`DEFAULT_DURATION=${defaultDuration} must be an ISO-8601 duration such as PT2H`);
-  const databaseUrl =
-    envString(env, 'DATABASE_URL') ?? resolve(envString(env, 'SQLITE_PATH', 'data/broker.sqlite'));
+  const databaseUrl = databaseUrlOf(env);
   return {
     host: envString(env, 'HOST', '127.0.0.1'),
     port: envNumber(env, 'BROKER_PORT', 4001, { min: 0, max: 65535 }),

@@ -1,7 +1,9 @@
 /** The broker process: `npm start` runs it, or `node --conditions=source --import tsx subgraphs/broker/src/main.ts`. */
+import { startTracing } from '@srcnet/service-kit';
 import { loadConfig } from './config.ts';
 import { startBroker } from './server.ts';
 
+const tracing = startTracing({ serviceName: 'srcnet-broker' });
 const config = loadConfig();
 if (config.authMode === 'dev') {
   console.warn(
@@ -18,12 +20,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (closing) return;
     closing = true;
-    running.close().then(
-      () => process.exit(0),
-      (error) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
+    running
+      .close()
+      .then(() => tracing.shutdown())
+      .then(
+        () => process.exit(0),
+        (error) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
   });
 }

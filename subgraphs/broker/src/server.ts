@@ -1,6 +1,16 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { schemaNameForKind } from '@srcnet/execution-step-schema';
-import { createPubSub, signedHeaders, type IdentityOptions, type StepPubSub } from '@srcnet/service-kit';
+import {
+  createPubSub,
+  signedHeaders,
+  traceHeaders,
+  TracedLogController,
+  traceLogFields,
+  traceRequests,
+  type IdentityOptions,
+  type StepPubSub,
+} from '@srcnet/service-kit';
 import type { BrokerConfig } from './config.ts';
 import {
   cancel,
@@ -56,7 +66,8 @@ export function workerFor(workers: BrokerConfig['workers']) {
 }
 
 export interface StartOptions {
-  logger?: boolean | { level: string };
+  /** Fastify's logger: pino options (`stream` redirects it, as tests do). */
+  logger?: boolean | { level: string; stream?: DestinationStream };
   pubsub?: StepPubSub;
   /** Replaces the preparation-time estimate (tests and benchmarks use zero). */
   estimate?: EstimateSource;
@@ -108,7 +119,14 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     gatewaySecret: config.gatewaySecret,
     admins: config.admins,
   };
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 1024 * 1024 });
+  const logger = options.logger ?? false;
+  const app = Fastify({
+    // Every line names the trace of the work it was written for (see traceRequests).
+    logger: logger && { ...(logger === true ? {} : logger), mixin: traceLogFields },
+    logController: new TracedLogController(),
+    bodyLimit: 1024 * 1024,
+  });
+  traceRequests(app, 'broker', { logRequests: true });
 
   let publicUrl = config.publicUrl;
   const jobs: { engine?: Engine } = {};
@@ -183,7 +201,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
           const body = JSON.stringify(command);
           const response = await fetch(target, {
             method: 'POST',
-            headers: signedHeaders(config.callbackSecret, body, command.commandId),
+            headers: { ...signedHeaders(config.callbackSecret, body, command.commandId), ...traceHeaders() },
             body,
             signal: AbortSignal.timeout(10_000),
           });

@@ -8,7 +8,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { Counter, Registry } from 'prom-client';
 import { parseDocument, schemaNameForKind, validateWorkerCommand } from '@srcnet/execution-step-schema';
-import { nestingProblem, verify } from '@srcnet/service-kit';
+import { inSpan, nestingProblem, SpanKind, traceLogFields, traceRequests, verify } from '@srcnet/service-kit';
 import { CallbackOutbox } from './callbacks/outbox.ts';
 import type { HarborWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
@@ -43,7 +43,9 @@ export async function startHarborWorker(
   config: HarborWorkerConfig,
   options: { logger?: Logger; harbor?: HarborApi } = {},
 ): Promise<RunningHarborWorker> {
-  const log = options.logger ?? pino({ name: 'harbor-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  const log =
+    options.logger ??
+    pino({ name: 'harbor-worker', level: process.env.LOG_LEVEL ?? 'info', mixin: traceLogFields });
   const db = await openStore(config.sqlitePath);
   const registry = new Registry();
   const backendRequests = new Counter({
@@ -64,16 +66,17 @@ export async function startHarborWorker(
     labelNames: ['type', 'outcome'],
     registers: [registry],
   });
-  const track: Track = async (operation, call) => {
-    try {
-      const result = await call();
-      backendRequests.inc({ operation, outcome: 'ok' });
-      return result;
-    } catch (error) {
-      backendRequests.inc({ operation, outcome: 'error' });
-      throw error;
-    }
-  };
+  const track: Track = (operation, call) =>
+    inSpan('harbor', `harbor ${operation}`, { kind: SpanKind.CLIENT }, async () => {
+      try {
+        const result = await call();
+        backendRequests.inc({ operation, outcome: 'ok' });
+        return result;
+      } catch (error) {
+        backendRequests.inc({ operation, outcome: 'error' });
+        throw error;
+      }
+    });
 
   const harbor =
     options.harbor ??
@@ -103,6 +106,7 @@ export async function startHarborWorker(
   const identity = { mode: config.authMode, gatewaySecret: config.gatewaySecret, admins: config.admins };
 
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  traceRequests(app, 'harbor');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
   const rawBody = (request: FastifyRequest) => (typeof request.body === 'string' ? request.body : '');

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { pino, type Logger } from 'pino';
 import { Counter, Registry } from 'prom-client';
 import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
-import { nestingProblem, verify } from '@srcnet/service-kit';
+import { inSpan, nestingProblem, SpanKind, traceLogFields, traceRequests, verify } from '@srcnet/service-kit';
 import { CallbackOutbox } from './callbacks/outbox.ts';
 import type { PrepareDataWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
@@ -27,21 +27,22 @@ export interface RunningPrepareDataWorker {
 
 type ApiOperation = keyof PrepareDataApi;
 
-/** The same API, counting each call by operation and outcome for /metrics. */
+/** The same API, counting each call by operation and outcome for /metrics, each in a span. */
 function counted(api: PrepareDataApi, counter: Counter<'operation' | 'outcome'>): PrepareDataApi {
   return new Proxy(api, {
     get(target, name: ApiOperation) {
       const method = target[name] as (...args: unknown[]) => Promise<unknown>;
-      return async (...args: unknown[]) => {
-        try {
-          const result = await method.apply(target, args);
-          counter.inc({ operation: name, outcome: 'ok' });
-          return result;
-        } catch (error) {
-          counter.inc({ operation: name, outcome: 'error' });
-          throw error;
-        }
-      };
+      return (...args: unknown[]) =>
+        inSpan('preparedata', `preparedata ${name}`, { kind: SpanKind.CLIENT }, async () => {
+          try {
+            const result = await method.apply(target, args);
+            counter.inc({ operation: name, outcome: 'ok' });
+            return result;
+          } catch (error) {
+            counter.inc({ operation: name, outcome: 'error' });
+            throw error;
+          }
+        });
     },
   });
 }
@@ -50,7 +51,9 @@ export async function startPrepareDataWorker(
   config: PrepareDataWorkerConfig,
   options: { logger?: Logger; api?: PrepareDataApi } = {},
 ): Promise<RunningPrepareDataWorker> {
-  const log = options.logger ?? pino({ name: 'preparedata-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  const log =
+    options.logger ??
+    pino({ name: 'preparedata-worker', level: process.env.LOG_LEVEL ?? 'info', mixin: traceLogFields });
   const db = await openStore(config.sqlitePath);
   const registry = new Registry();
   const backendRequests = new Counter({
@@ -81,6 +84,7 @@ export async function startPrepareDataWorker(
   });
 
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  traceRequests(app, 'preparedata');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
   const rawBody = (request: FastifyRequest) => (typeof request.body === 'string' ? request.body : '');
@@ -116,7 +120,13 @@ export async function startPrepareDataWorker(
       return reply.code(400).send({
         error: `/component/role: prepareData prepares storage and data components, not ${command.component.role}`,
       });
-    if (await claimCommand(db, command.commandId, body)) void runCommand(command);
+    if (await claimCommand(db, command.commandId, body)) {
+      log.info(
+        { command: command.commandId, action: command.action, step: command.stepId },
+        'command accepted',
+      );
+      void runCommand(command);
+    }
     return reply.code(202).send({ accepted: command.commandId });
   });
 

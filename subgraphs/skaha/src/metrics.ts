@@ -1,4 +1,5 @@
 import { Counter, Registry } from 'prom-client';
+import { inSpan, SpanKind } from '@srcnet/service-kit';
 import type { SkahaApi } from './skaha/index.ts';
 
 export interface WorkerMetrics {
@@ -38,7 +39,7 @@ export function workerMetrics(): WorkerMetrics {
   };
 }
 
-/** The same API, counting each call by method name and whether it succeeded. */
+/** The same API, counting each call by method name and whether it succeeded, each in a span. */
 export function countedApi(api: SkahaApi, counter: WorkerMetrics['backendRequests']): SkahaApi {
   return new Proxy(api, {
     get(target, property, receiver) {
@@ -46,14 +47,16 @@ export function countedApi(api: SkahaApi, counter: WorkerMetrics['backendRequest
       if (typeof value !== 'function') return value;
       return async (...args: unknown[]) => {
         const operation = String(property);
-        try {
-          const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          counter.inc({ operation, outcome: 'ok' });
-          return result;
-        } catch (error) {
-          counter.inc({ operation, outcome: 'error' });
-          throw error;
-        }
+        return inSpan('skaha', `skaha ${operation}`, { kind: SpanKind.CLIENT }, async () => {
+          try {
+            const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            counter.inc({ operation, outcome: 'ok' });
+            return result;
+          } catch (error) {
+            counter.inc({ operation, outcome: 'error' });
+            throw error;
+          }
+        });
       };
     },
   });

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
-import { nestingProblem, signedHeaders, verify } from '@srcnet/service-kit';
+import { nestingProblem, signedHeaders, traceLogFields, traceRequests, verify } from '@srcnet/service-kit';
 import { CallbackOutbox } from './callbacks/outbox.ts';
 import type { SkahaWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
@@ -36,7 +36,7 @@ export async function startSkahaWorker(
   config: SkahaWorkerConfig,
   options: StartOptions = {},
 ): Promise<RunningSkahaWorker> {
-  const log = options.logger ?? pino({ name: 'skaha-worker', level: config.logLevel });
+  const log = options.logger ?? pino({ name: 'skaha-worker', level: config.logLevel, mixin: traceLogFields });
   const metrics = workerMetrics();
   const api = countedApi(
     options.api ?? new SkahaClient({ baseUrl: config.skahaUrl, token: config.skahaToken }),
@@ -70,6 +70,7 @@ export async function startSkahaWorker(
     callbacks ? reconcileTiming(config.watcher) : config.watcher,
   );
   const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 });
+  traceRequests(app, 'skaha');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
   const rawBody = (request: FastifyRequest) => (typeof request.body === 'string' ? request.body : '');
@@ -100,7 +101,13 @@ export async function startSkahaWorker(
       })
       .onConflict((oc) => oc.column('command_id').doNothing())
       .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) run(command);
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) {
+      log.info(
+        { command: command.commandId, action: command.action, step: command.stepId },
+        'command accepted',
+      );
+      run(command);
+    }
     return reply.code(202).send({ accepted: command.commandId });
   });
 

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { currentTraceparent } from '@srcnet/service-kit';
 import { DEAD, QUEUED, type EngineTables, type JobsDb } from './tables.ts';
 
 /** What a caller asks for; `key` makes it idempotent (see enqueue). */
@@ -27,8 +28,9 @@ export function onLocalEnqueue(wake: () => void): () => void {
 
 /**
  * Adds a job as part of the caller's transaction, so it exists if and only if the caller's changes
- * commit. A job whose key already exists (queued, done and not yet purged, or dead) is left as it
- * is and 'duplicate' returned.
+ * commit. The job keeps the caller's trace context, so that its run continues that trace. A job
+ * whose key already exists (queued, done and not yet purged, or dead) is left as it is and
+ * 'duplicate' returned.
  */
 export async function enqueue<DB extends EngineTables>(tx: JobsDb<DB>, job: NewJob): Promise<EnqueueResult> {
   const now = Date.now();
@@ -45,6 +47,7 @@ export async function enqueue<DB extends EngineTables>(tx: JobsDb<DB>, job: NewJ
       lease_until: null,
       last_error: null,
       created_at: now,
+      traceparent: currentTraceparent(),
     })
     .onConflict((conflict) => conflict.column('key').doNothing())
     .executeTakeFirst();

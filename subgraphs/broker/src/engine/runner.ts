@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import { contextFrom, inSpan, SpanKind } from '@srcnet/service-kit';
 import { skipLocked } from '../store/dialect.ts';
 import type { Store } from '../store/index.ts';
 import { onLocalEnqueue } from './queue.ts';
@@ -420,7 +421,9 @@ class Runner<DB extends EngineTables> implements Engine {
     const handler = this.handlers[row.kind] as StateHandler<DB>;
     const mine: (() => void)[] = [];
     try {
-      await handler.run(toJob(row), tx as unknown as Transaction<DB>, { afterCommit: (fn) => mine.push(fn) });
+      await traced(row, () =>
+        handler.run(toJob(row), tx as unknown as Transaction<DB>, { afterCommit: (fn) => mine.push(fn) }),
+      );
     } catch (error) {
       throw new HandlerFailed(error);
     }
@@ -456,7 +459,7 @@ class Runner<DB extends EngineTables> implements Engine {
     const handler = this.handlers[row.kind] as DeliveryHandler;
     const outcome: Outcome = { row };
     try {
-      await handler.run(toJob(row));
+      await traced(row, () => handler.run(toJob(row)));
     } catch (error) {
       outcome.error = error;
     }
@@ -527,6 +530,20 @@ class Runner<DB extends EngineTables> implements Engine {
       .where('run_at', '<', now - this.retentionMs)
       .execute();
   }
+}
+
+/** Runs a job's handler in a span of the trace that enqueued it (see enqueue). */
+function traced(row: Row, run: () => Promise<void>): Promise<void> {
+  return inSpan(
+    'broker',
+    `job ${row.kind}`,
+    {
+      kind: SpanKind.CONSUMER,
+      parent: contextFrom(row.traceparent),
+      attributes: { 'job.key': row.key, 'job.attempt': row.attempts },
+    },
+    run,
+  );
 }
 
 function toJob(row: Row): Job {

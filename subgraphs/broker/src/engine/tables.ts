@@ -33,6 +33,8 @@ export interface JobsTable {
   lease_until: number | null;
   last_error: string | null;
   created_at: number;
+  /** W3C traceparent of the work that enqueued the job: its run continues that trace. */
+  traceparent: string | null;
 }
 
 export interface EngineTables {
@@ -80,6 +82,13 @@ export const engineMigrations: Migrations = {
           .execute();
       }
       await notifyOnInsert(db, dialect, 'jobs', JOBS_CHANNEL);
+    },
+  },
+  // Named after the domain's migrations already applied at sites, since a name sorting before
+  // an applied one would be refused.
+  '111-jobs-traceparent': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('jobs').addColumn('traceparent', 'text').execute();
     },
   },
 };

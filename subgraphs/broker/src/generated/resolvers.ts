@@ -276,6 +276,25 @@ export type EnumValueOption = Option & {
   values: Array<Scalars['String']['output']>;
 };
 
+/** What a preparation estimate rests on (an SRCNet addition). */
+export type EstimateBasis = {
+  __typename?: 'EstimateBasis';
+  /** The group of past actions it was learned from, e.g. `data-staging JPSRC_STORM 1e10 B inFlight 3-6`. */
+  group: Scalars['String']['output'];
+  /** Which history an estimate rests on (an SRCNet addition): `exact` the finest group (site, size decade and load), `coarse` the site, registry or session type alone, `action` every observation of the action, `default` no history (the reference broker's constants), `worker` the worker's own estimate (the Harbor worker's size-based copy time). */
+  level: EstimateBasisLevel;
+  /** Observations in the group's recent window; 0 when nothing was learned. */
+  n: Scalars['Int']['output'];
+};
+
+/** Which history an estimate rests on (an SRCNet addition): `exact` the finest group (site, size decade and load), `coarse` the site, registry or session type alone, `action` every observation of the action, `default` no history (the reference broker's constants), `worker` the worker's own estimate (the Harbor worker's size-based copy time). */
+export type EstimateBasisLevel =
+  | 'action'
+  | 'coarse'
+  | 'default'
+  | 'exact'
+  | 'worker';
+
 /** The program to run. */
 export type Executable = {
   costs: Array<CostItem>;
@@ -334,6 +353,8 @@ export type ExecutionStep = {
   connectors: Array<SessionConnector>;
   costs: Array<CostItem>;
   data: Array<DataResource>;
+  /** How long the step's preparation was expected to take when it was offered, and when it would be ready (an SRCNet addition). Kept as the offer's start used it: the offered start is `readyBoundAt`, and preparation is planned from `schedule.preparing.start`. */
+  estimates?: Maybe<PreparationEstimates>;
   /** The program to run. */
   executable?: Maybe<Executable>;
   /** When the offer lapses; only meaningful while the phase is OFFERED. */
@@ -705,6 +726,48 @@ export type PlainMetricItem = MetricItem & {
   kind: Scalars['String']['output'];
   /** What is measured, as a URI. */
   type?: Maybe<Scalars['String']['output']>;
+};
+
+/** How long one component's preparation action was expected to take when the step was offered (an SRCNet addition). */
+export type PreparationActionEstimate = {
+  __typename?: 'PreparationActionEstimate';
+  /** `data-staging` (one per data resource), `image-copy` or `session-start`. */
+  action: Scalars['String']['output'];
+  /** What a preparation estimate rests on (an SRCNet addition). */
+  basis: EstimateBasis;
+  /** The duration stays within this with probability `quantile`. */
+  boundSeconds: Scalars['Float']['output'];
+  /** The uuid of the component the action prepares. */
+  component: Scalars['ID']['output'];
+  /** Typical duration. */
+  medianSeconds: Scalars['Float']['output'];
+  /** What the estimate had to do without, e.g. `image not checked: no answer within 3 s`. */
+  note?: Maybe<Scalars['String']['output']>;
+  /** What the estimate assumed about the action (the trace params of ARCHITECTURE.md, "Estimation history"). */
+  params?: Maybe<Scalars['JSONObject']['output']>;
+  /** The probability the bound claims for this action; a step's components each claim more than the step (a union bound). Absent for the reference constants, which claim none. */
+  quantile?: Maybe<Scalars['Float']['output']>;
+  /** The component's role in the step (`data`, `executable`, `compute`). */
+  role: Scalars['String']['output'];
+};
+
+/** How long the step's preparation was expected to take when it was offered, and when it would be ready (an SRCNet addition). Kept as the offer's start used it: the offered start is `readyBoundAt`, and preparation is planned from `schedule.preparing.start`. */
+export type PreparationEstimates = {
+  __typename?: 'PreparationEstimates';
+  /** Each component's preparation action; storage (1 s each) and executables launched with the session have none. */
+  actions: Array<PreparationActionEstimate>;
+  /** Preparation time the step stays within with probability `quantile`; the length of `schedule.preparing`. */
+  boundSeconds: Scalars['Float']['output'];
+  /** When the estimate was made (the offer's creation). */
+  estimatedAt: Scalars['DateTime']['output'];
+  /** Preparation time along the critical path with every action at its median. */
+  medianSeconds: Scalars['Float']['output'];
+  /** The probability that preparation ends within `boundSeconds`. Absent for the reference constants. */
+  quantile?: Maybe<Scalars['Float']['output']>;
+  /** When the step is ready at the latest, with probability `quantile` (the offered start). */
+  readyBoundAt: Scalars['DateTime']['output'];
+  /** When the step is expected to be ready (preparation's planned start plus `medianSeconds`). */
+  readyMedianAt: Scalars['DateTime']['output'];
 };
 
 export type Query = {
@@ -1275,6 +1338,8 @@ export type ResolversTypes = ResolversObject<{
   DockerPlatformSpec: ResolverTypeWrapper<DockerPlatformSpec>;
   DockerPlatformSpecInput: DockerPlatformSpecInput;
   EnumValueOption: ResolverTypeWrapper<EnumValueOption>;
+  EstimateBasis: ResolverTypeWrapper<EstimateBasis>;
+  EstimateBasisLevel: EstimateBasisLevel;
   Executable: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['Executable']>;
   ExecutableInput: ExecutableInput;
   ExecutionRequestInput: ExecutionRequestInput;
@@ -1312,6 +1377,8 @@ export type ResolversTypes = ResolversObject<{
   PhaseChange: ResolverTypeWrapper<PhaseChange>;
   PlainCostItem: ResolverTypeWrapper<PlainCostItem>;
   PlainMetricItem: ResolverTypeWrapper<PlainMetricItem>;
+  PreparationActionEstimate: ResolverTypeWrapper<PreparationActionEstimate>;
+  PreparationEstimates: ResolverTypeWrapper<PreparationEstimates>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RequestedScheduleBlockInput: RequestedScheduleBlockInput;
   RequestedScheduleItemInput: RequestedScheduleItemInput;
@@ -1380,6 +1447,7 @@ export type ResolversParentTypes = ResolversObject<{
   DockerPlatformSpec: DockerPlatformSpec;
   DockerPlatformSpecInput: DockerPlatformSpecInput;
   EnumValueOption: EnumValueOption;
+  EstimateBasis: EstimateBasis;
   Executable: ResolversInterfaceTypes<ResolversParentTypes>['Executable'];
   ExecutableInput: ExecutableInput;
   ExecutionRequestInput: ExecutionRequestInput;
@@ -1413,6 +1481,8 @@ export type ResolversParentTypes = ResolversObject<{
   PhaseChange: PhaseChange;
   PlainCostItem: PlainCostItem;
   PlainMetricItem: PlainMetricItem;
+  PreparationActionEstimate: PreparationActionEstimate;
+  PreparationEstimates: PreparationEstimates;
   Query: Record<PropertyKey, never>;
   RequestedScheduleBlockInput: RequestedScheduleBlockInput;
   RequestedScheduleItemInput: RequestedScheduleItemInput;
@@ -1542,6 +1612,12 @@ export type EnumValueOptionResolvers<ContextType = BrokerContext, ParentType ext
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
+export type EstimateBasisResolvers<ContextType = BrokerContext, ParentType extends ResolversParentTypes['EstimateBasis'] = ResolversParentTypes['EstimateBasis']> = ResolversObject<{
+  group?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  level?: Resolver<ResolversTypes['EstimateBasisLevel'], ParentType, ContextType>;
+  n?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type ExecutableResolvers<ContextType = BrokerContext, ParentType extends ResolversParentTypes['Executable'] = ResolversParentTypes['Executable']> = ResolversObject<{
   __resolveType: TypeResolveFn<'DockerContainer' | 'JupyterNotebook' | 'SingularityContainer', ParentType, ContextType>;
 }>;
@@ -1552,6 +1628,7 @@ export type ExecutionStepResolvers<ContextType = BrokerContext, ParentType exten
   connectors?: Resolver<Array<ResolversTypes['SessionConnector']>, ParentType, ContextType>;
   costs?: Resolver<Array<ResolversTypes['CostItem']>, ParentType, ContextType>;
   data?: Resolver<Array<ResolversTypes['DataResource']>, ParentType, ContextType>;
+  estimates?: Resolver<Maybe<ResolversTypes['PreparationEstimates']>, ParentType, ContextType>;
   executable?: Resolver<Maybe<ResolversTypes['Executable']>, ParentType, ContextType>;
   expires?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   history?: Resolver<Array<ResolversTypes['PhaseChange']>, ParentType, ContextType>;
@@ -1722,6 +1799,28 @@ export type PlainMetricItemResolvers<ContextType = BrokerContext, ParentType ext
   kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   type?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type PreparationActionEstimateResolvers<ContextType = BrokerContext, ParentType extends ResolversParentTypes['PreparationActionEstimate'] = ResolversParentTypes['PreparationActionEstimate']> = ResolversObject<{
+  action?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  basis?: Resolver<ResolversTypes['EstimateBasis'], ParentType, ContextType>;
+  boundSeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  component?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  medianSeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  note?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  params?: Resolver<Maybe<ResolversTypes['JSONObject']>, ParentType, ContextType>;
+  quantile?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type PreparationEstimatesResolvers<ContextType = BrokerContext, ParentType extends ResolversParentTypes['PreparationEstimates'] = ResolversParentTypes['PreparationEstimates']> = ResolversObject<{
+  actions?: Resolver<Array<ResolversTypes['PreparationActionEstimate']>, ParentType, ContextType>;
+  boundSeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  estimatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  medianSeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  quantile?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  readyBoundAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  readyMedianAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = BrokerContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -1933,6 +2032,7 @@ export type Resolvers<ContextType = BrokerContext> = ResolversObject<{
   DockerNetworkSpec?: DockerNetworkSpecResolvers<ContextType>;
   DockerPlatformSpec?: DockerPlatformSpecResolvers<ContextType>;
   EnumValueOption?: EnumValueOptionResolvers<ContextType>;
+  EstimateBasis?: EstimateBasisResolvers<ContextType>;
   Executable?: ExecutableResolvers<ContextType>;
   ExecutionStep?: ExecutionStepResolvers<ContextType>;
   ExecutionStepConnection?: ExecutionStepConnectionResolvers<ContextType>;
@@ -1956,6 +2056,8 @@ export type Resolvers<ContextType = BrokerContext> = ResolversObject<{
   PhaseChange?: PhaseChangeResolvers<ContextType>;
   PlainCostItem?: PlainCostItemResolvers<ContextType>;
   PlainMetricItem?: PlainMetricItemResolvers<ContextType>;
+  PreparationActionEstimate?: PreparationActionEstimateResolvers<ContextType>;
+  PreparationEstimates?: PreparationEstimatesResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   RucioDataResource?: RucioDataResourceResolvers<ContextType>;
   RucioDataResourceBlock?: RucioDataResourceBlockResolvers<ContextType>;

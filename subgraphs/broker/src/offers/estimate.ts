@@ -1,5 +1,6 @@
 import { schemaNameForKind } from '@srcnet/execution-step-schema';
 import type { CheckedRequest } from './checks.ts';
+import type { Action } from '../estimates/index.ts';
 import type { PreparationEstimate } from './make.ts';
 
 /**
@@ -22,6 +23,13 @@ const SECONDS: Record<string, number> = {
   data: 30,
 };
 
+/** The action each constant stands for, as the learned estimates name them. */
+const ACTION_OF: Record<string, Action> = {
+  data: 'data-staging',
+  compute: 'session-start',
+  DockerContainer: 'image-copy',
+};
+
 export function constantEstimate(checked: CheckedRequest): PreparationEstimate {
   const seconds = (kind: string, role: string) =>
     SECONDS[schemaNameForKind(kind) ?? ''] ?? (role === 'data' ? SECONDS.data! : 1);
@@ -32,9 +40,10 @@ export function constantEstimate(checked: CheckedRequest): PreparationEstimate {
     components.push({
       role,
       uuid: component.meta?.uuid,
+      action: ACTION_OF[role] ?? ACTION_OF[schemaNameForKind(component.kind) ?? ''],
       medianSeconds: s,
       boundSeconds: s,
-      basis: 'constant',
+      basis: { group: `${role} (reference constant)`, n: 0, level: 'default' },
     });
     return s;
   };

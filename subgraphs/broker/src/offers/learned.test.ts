@@ -4,6 +4,7 @@ import { createEstimator, type Observation } from '../estimates/index.ts';
 import { checkRequest } from './checks.ts';
 import type { ImageCheck } from './image-check.ts';
 import { learnedEstimate } from './learned.ts';
+import type { PreparationEstimate } from './make.ts';
 
 const limits = {
   maxCores: 16,
@@ -40,7 +41,7 @@ const source = (check?: ImageCheck, estimator = createEstimator()) =>
     checkImage: check && (async () => check),
     preparing: async () => 0,
   });
-const executableOf = (estimate: { components: { role: string; basis: string; boundSeconds: number }[] }) =>
+const executableOf = (estimate: PreparationEstimate) =>
   estimate.components.find((c) => c.role === 'executable')!;
 
 describe('learned preparation estimates', () => {
@@ -48,12 +49,16 @@ describe('learned preparation estimates', () => {
     const uncached = await source(found(false, 11))(container());
     const cached = await source(found(true, 0))(container());
     expect(executableOf(uncached)).toMatchObject({
+      action: 'image-copy',
       boundSeconds: 11,
-      basis: expect.stringMatching(/^Harbor/),
+      basis: { group: expect.stringMatching(/^Harbor worker/), n: 0, level: 'worker' },
+      params: { bytes: 400e6, registry: 'ghcr.io', local: false },
     });
+    expect(executableOf(uncached).quantile).toBeUndefined();
     expect(executableOf(cached)).toMatchObject({
       boundSeconds: 1,
-      basis: expect.stringMatching(/^reference/),
+      basis: { level: 'default', n: 0 },
+      params: { local: true },
     });
     // The session starts after the copy: the difference is the copy time less the cached time.
     expect(uncached.boundSeconds - cached.boundSeconds).toBeCloseTo(10);
@@ -78,7 +83,7 @@ describe('learned preparation estimates', () => {
   it('assumes a copy when the Harbor worker does not answer, and says so', async () => {
     const estimate = await source({ outcome: 'unknown', reason: 'no answer within 3 s' })(container());
     expect(executableOf(estimate).boundSeconds).toBe(60);
-    expect(executableOf(estimate).basis).toContain('image not checked: no answer within 3 s');
+    expect(executableOf(estimate).note).toBe('image not checked: no answer within 3 s');
     expect(estimate.warnings![0]).toMatchObject({ kind: 'urn:image-not-checked' });
   });
 
@@ -93,7 +98,9 @@ describe('learned preparation estimates', () => {
         outcome: 'ok',
       });
     const executable = executableOf(await source(found(false, 11), estimator)(container()));
-    expect(executable.basis).toMatch(/^learned \((exact|coarse)/);
+    expect(executable.basis.level).toMatch(/^(exact|coarse)$/);
+    expect(executable.basis.n).toBeGreaterThanOrEqual(8);
+    expect(executable.quantile).toBeGreaterThan(0.9);
     expect(executable.boundSeconds).toBeGreaterThan(40);
   });
 
@@ -131,7 +138,8 @@ describe('learned preparation estimates', () => {
     const slow = await staging('SLOW_RSE', 25 * 2 ** 30);
     const fast = await staging('FAST_RSE', 25 * 2 ** 20);
     const slowData = slow.components.find((c) => c.role === 'data')!;
-    expect(slowData.basis).toMatch(/^learned/);
+    expect(slowData.basis.level).not.toBe('default');
+    expect(slowData).toMatchObject({ action: 'data-staging', params: { sourceSite: 'SLOW_RSE' } });
     // 25 GiB at 30 MB/s is about 900 s; 25 MiB at 1 GB/s is next to nothing.
     expect(slowData.medianSeconds).toBeGreaterThan(600);
     expect(slow.boundSeconds - fast.boundSeconds).toBeGreaterThan(600);

@@ -1,5 +1,6 @@
 import { schemaNameForKind, type Ivoa } from '@srcnet/execution-step-schema';
 import type {
+  ComponentEstimate as EstimatorComponent,
   DataStagingParams,
   Estimate,
   Estimator,
@@ -58,21 +59,25 @@ export function learnedEstimate(options: LearnedEstimateOptions): EstimateSource
       role: string,
       uuid: string | undefined,
       estimate: Omit<ComponentEstimate, 'role' | 'uuid'>,
+      params?: DataStagingParams | ImageCopyParams | SessionStartParams,
     ) => {
-      components.push({ role, uuid, ...estimate });
+      components.push({ role, uuid, ...estimate, ...(params && { params: { ...params } }) });
       return estimate;
     };
     const dataEstimates = new Map(
-      checked.data.map((d, i) => [d.meta!.uuid!, add('data', d.meta!.uuid, learned(made.components[i]!))]),
+      checked.data.map((d, i) => [
+        d.meta!.uuid!,
+        add('data', d.meta!.uuid, learned(made.components[i]!), data[i]),
+      ]),
     );
     let executableEstimate = { medianSeconds: 0, boundSeconds: 0 };
     if (image) {
       const copy = made.components[data.length]!;
-      executableEstimate = add('executable', executable!.meta!.uuid, imageEstimate(copy, check));
+      executableEstimate = add('executable', executable!.meta!.uuid, imageEstimate(copy, check), image);
     } else if (executable) {
       executableEstimate = add('executable', executable.meta!.uuid, {
         ...executableEstimate,
-        basis: 'nothing to prepare: launched with the session',
+        basis: { group: 'nothing to prepare: launched with the session', n: 0, level: 'default' },
       });
     }
     const path = (pick: 'medianSeconds' | 'boundSeconds') =>
@@ -87,12 +92,13 @@ export function learnedEstimate(options: LearnedEstimateOptions): EstimateSource
       add('storage', s.meta!.uuid, {
         medianSeconds: STORAGE_SECONDS,
         boundSeconds: STORAGE_SECONDS,
-        basis: 'constant',
+        basis: { group: 'storage (reference constant)', n: 0, level: 'default' },
       });
-    const start = add('compute', checked.compute.meta!.uuid, learned(made.components.at(-1)!));
+    const start = add('compute', checked.compute.meta!.uuid, learned(made.components.at(-1)!), session);
     return {
       medianSeconds: path('medianSeconds') + start.medianSeconds,
       boundSeconds: path('boundSeconds') + start.boundSeconds,
+      quantile: made.quantile,
       components,
       ...(check?.outcome === 'unknown' && {
         warnings: [
@@ -103,7 +109,7 @@ export function learnedEstimate(options: LearnedEstimateOptions): EstimateSource
             values: {
               reason: check.reason,
               seconds: Math.round(executableEstimate.boundSeconds * 10) / 10,
-              basis: learned(made.components[data.length]!).basis,
+              basis: describe(made.components[data.length]!),
             },
           },
         ],
@@ -131,16 +137,22 @@ function refused(problem: string): PreparationEstimate {
 }
 
 /** The estimator's figures and where they come from. */
-function learned(estimate: Estimate): Omit<ComponentEstimate, 'role' | 'uuid'> {
-  const { level, n, group } = estimate.basis;
+function learned(estimate: EstimatorComponent): Omit<ComponentEstimate, 'role' | 'uuid'> {
   return {
+    action: estimate.action,
     medianSeconds: estimate.medianSeconds,
     boundSeconds: estimate.boundSeconds,
-    basis:
-      level === 'default'
-        ? `reference constant: no history yet for ${group.replace(/ \(reference constant\)$/, '')}`
-        : `learned (${level}, n=${n}) at ${Math.round(estimate.quantile * 1000) / 10}%: ${group}`,
+    quantile: estimate.quantile,
+    basis: { ...estimate.basis },
   };
+}
+
+/** Where an estimate comes from, in words: for the messages on an offer set. */
+function describe(estimate: Estimate): string {
+  const { level, n, group } = estimate.basis;
+  return level === 'default'
+    ? `reference constant: no history yet for ${group.replace(/ \(reference constant\)$/, '')}`
+    : `learned (${level}, n=${n}) at ${Math.round(estimate.quantile * 1000) / 10}%: ${group}`;
 }
 
 /**
@@ -149,12 +161,11 @@ function learned(estimate: Estimate): Omit<ComponentEstimate, 'role' | 'uuid'> {
  * would then see a copy of nothing.
  */
 function imageEstimate(
-  copy: Estimate,
+  copy: EstimatorComponent,
   check: ImageCheck | undefined,
 ): Omit<ComponentEstimate, 'role' | 'uuid'> {
   if (check?.outcome === 'unknown') {
-    const base = learned(copy);
-    return { ...base, basis: `${base.basis}; image not checked: ${check.reason}` };
+    return { ...learned(copy), note: `image not checked: ${check.reason}` };
   }
   if (
     check?.outcome === 'found' &&
@@ -164,9 +175,10 @@ function imageEstimate(
   ) {
     const size = check.sizeBytes === null ? 'size unknown' : `${Math.round(check.sizeBytes / 1e6)} MB`;
     return {
+      action: 'image-copy',
       medianSeconds: check.estimatedCopySeconds,
       boundSeconds: check.estimatedCopySeconds,
-      basis: `Harbor worker: a copy of ${check.reference} (${size})`,
+      basis: { group: `Harbor worker: a copy of ${check.reference} (${size})`, n: 0, level: 'worker' },
     };
   }
   return learned(copy);

@@ -179,16 +179,40 @@ describe('offers', () => {
     );
   });
 
-  it("gives each offer the estimate's components under that offer's component uuids", () => {
+  it("gives each offer the estimate's actions under that offer's component uuids, with its ready times", () => {
     const req = request('003-001-offerset-request.json');
     const checked = checkRequest(req, rules.limits, new Date(now));
     const components = [
-      { role: 'compute', uuid: checked.compute.meta!.uuid, medianSeconds: 3, boundSeconds: 5, basis: 'test' },
+      {
+        role: 'compute',
+        uuid: checked.compute.meta!.uuid,
+        action: 'session-start' as const,
+        medianSeconds: 3,
+        boundSeconds: 5,
+        quantile: 0.95,
+        basis: { group: 'test', n: 9, level: 'coarse' as const },
+      },
+      // Storage has no action of its own: it counts in the step's figures only.
+      {
+        role: 'storage',
+        medianSeconds: 1,
+        boundSeconds: 1,
+        basis: { group: 's', n: 0, level: 'default' as const },
+      },
     ];
-    const made = make(req, { checked, estimate: { ...constantEstimate, components } });
-    const uuids = made.offers.map((offer) => offer.estimates[0]!.uuid);
-    expect(uuids).toEqual(made.offers.map((offer) => offer.document.compute!.meta!.uuid));
-    expect(new Set(uuids).size).toBe(made.offers.length);
+    const estimate = { medianSeconds: 3, boundSeconds: 5, quantile: 0.9, components };
+    const made = make(req, { checked, estimate });
+    const uuids = made.offers.map((offer) => offer.estimates.actions.map((a) => a.component));
+    expect(uuids).toEqual(made.offers.map((offer) => [offer.document.compute!.meta!.uuid]));
+    expect(new Set(uuids.flat()).size).toBe(made.offers.length);
+    for (const offer of made.offers) {
+      expect(offer.estimates).toMatchObject({ quantile: 0.9, medianSeconds: 3, boundSeconds: 5 });
+      expect(offer.estimates.actions[0]).toMatchObject({ quantile: 0.95, basis: { n: 9, level: 'coarse' } });
+      const preparing = Date.parse(offer.document.schedule!.preparing!.start!);
+      expect(Date.parse(offer.estimates.readyBoundAt)).toBe(offer.start);
+      expect(Date.parse(offer.estimates.readyMedianAt)).toBe(preparing + 3000);
+      expect(offer.start - preparing).toBe(5000);
+    }
   });
 
   it('direct execution asks for one offer', () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { KIND_BASE, KINDS, type Ivoa } from '@srcnet/execution-step-schema';
+import type { Action } from '../estimates/index.ts';
 import { findWindows, type Booking, type BookingRules, type Capacity } from './booking.ts';
 import type { CheckedRequest, SiteLimits } from './checks.ts';
 import { message } from './messages.ts';
@@ -24,6 +25,8 @@ export interface OfferRules extends BookingRules {
 export interface PreparationEstimate {
   boundSeconds: number;
   medianSeconds: number;
+  /** The probability the step's bound claims; none for the reference constants. */
+  quantile?: number;
   components: ComponentEstimate[];
   /** Why the step cannot be prepared at all (its image is missing, say): the answer is NO. */
   refusals?: EstimateMessage[];
@@ -40,18 +43,26 @@ export interface EstimateMessage {
 export interface ComponentEstimate {
   role: string;
   uuid?: string;
+  /** The action that prepares the component; none for storage and executables launched with the session. */
+  action?: Action;
+  /** What the estimate assumed about the action (its trace params). */
+  params?: Record<string, string | number | boolean>;
   medianSeconds: number;
   boundSeconds: number;
-  /** What the figures rest on: `constant`, the estimator's group and evidence, the Harbor worker's check. */
-  basis: string;
+  /** The probability the bound claims; none for the reference constants and the Harbor worker's figure. */
+  quantile?: number;
+  /** What the figures rest on: the estimator's group and evidence, a constant, the Harbor worker's check. */
+  basis: Ivoa.EstimateBasis;
+  /** What the estimate had to do without (an image that could not be checked). */
+  note?: string;
 }
 
 export interface MadeOffers {
   offerSet: Ivoa.OfferSetResponse;
   offers: {
     document: Ivoa.ScheduledExecutionSession;
-    /** The estimate's components, with this offer's component uuids. */
-    estimates: ComponentEstimate[];
+    /** The estimate this offer's start rests on, with this offer's component uuids: kept with the step. */
+    estimates: Ivoa.PreparationEstimates;
     start: number;
     end: number;
     cores: number;
@@ -239,7 +250,7 @@ export function makeOffers(input: {
     } as unknown as Ivoa.ScheduledExecutionSession;
     return {
       document,
-      estimates: estimate.components.map((c) => ({ ...c, uuid: c.uuid && uuids.get(c.uuid) })),
+      estimates: offerEstimates(estimate, uuids, now, window.start - prepareMs, window.start),
       start: window.start,
       end: window.end,
       cores: window.cores,
@@ -248,4 +259,39 @@ export function makeOffers(input: {
     };
   });
   return answer('YES', offers);
+}
+
+/** The estimate as the offer keeps it: planned instants, and each action under the offer's uuids. */
+function offerEstimates(
+  estimate: PreparationEstimate,
+  uuids: ReadonlyMap<string, string>,
+  now: number,
+  preparingStart: number,
+  readyBy: number,
+): Ivoa.PreparationEstimates {
+  const actions: Ivoa.PreparationActionEstimate[] = [];
+  for (const c of estimate.components) {
+    const component = c.uuid && uuids.get(c.uuid);
+    if (!c.action || !component) continue;
+    actions.push({
+      action: c.action,
+      role: c.role,
+      component,
+      medianSeconds: c.medianSeconds,
+      boundSeconds: c.boundSeconds,
+      quantile: c.quantile,
+      basis: c.basis,
+      params: c.params,
+      note: c.note,
+    });
+  }
+  return {
+    estimatedAt: new Date(now).toISOString(),
+    quantile: estimate.quantile,
+    medianSeconds: estimate.medianSeconds,
+    boundSeconds: estimate.boundSeconds,
+    readyMedianAt: new Date(preparingStart + estimate.medianSeconds * 1000).toISOString(),
+    readyBoundAt: new Date(readyBy).toISOString(),
+    actions,
+  };
 }

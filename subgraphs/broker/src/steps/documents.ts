@@ -55,6 +55,7 @@ export function stepDocument(record: StepRecord, baseUrl: string): Ivoa.Schedule
     },
     storage: doc.storage?.map((s) => withUrl(s, baseUrl, COLLECTIONS.storage!)!),
     data: doc.data?.map((d) => withUrl(d, baseUrl, COLLECTIONS.data!)!),
+    estimates: record.estimates ?? undefined,
   } as Ivoa.ScheduledExecutionSession;
 }
 

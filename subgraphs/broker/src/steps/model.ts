@@ -23,6 +23,8 @@ export interface StepRecord {
   memoryGiB: number;
   storageGiB: number;
   document: Ivoa.ScheduledExecutionSession;
+  /** The preparation estimate the offered start rested on, as made then (null for older steps). */
+  estimates: Ivoa.PreparationEstimates | null;
   /** Bumped on every write, so that concurrent writers notice each other. */
   version: number;
 }

@@ -255,6 +255,7 @@ export class Broker {
         memoryGiB: offer.memoryGiB,
         storageGiB: offer.storageGiB,
         document: { ...offer.document, phase: 'INITIAL' },
+        estimates: offer.estimates,
         version: 0,
       }));
       await store.insertSteps(tx, offers);

@@ -31,6 +31,7 @@ const toRecord = (row: Selectable<StepsTable>): StepRecord => ({
   memoryGiB: row.memory_gib,
   storageGiB: row.storage_gib,
   document: JSON.parse(row.document),
+  estimates: row.estimates === null ? null : JSON.parse(row.estimates),
   version: row.version,
 });
 
@@ -49,6 +50,7 @@ const toRow = (record: StepRecord): StepsTable => ({
   memory_gib: record.memoryGiB,
   storage_gib: record.storageGiB,
   document: JSON.stringify(record.document),
+  estimates: record.estimates && JSON.stringify(record.estimates),
   version: record.version,
 });
 

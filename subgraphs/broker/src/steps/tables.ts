@@ -20,6 +20,8 @@ export interface StepsTable {
   storage_gib: number;
   document: string;
   version: number;
+  /** JSON text of the estimate the offer's start rested on (Ivoa.PreparationEstimates); null before 120. */
+  estimates: string | null;
 }
 
 export interface OfferSetsTable {
@@ -169,6 +171,16 @@ export const stepMigrations: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>) {
       await db.schema.dropIndex('steps_modified').execute();
+    },
+  },
+  // Kept as made, not recomputed: the estimator learns on, and the step's figures must stay the
+  // ones its offered start used.
+  '120-step-estimates': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('steps').addColumn('estimates', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('steps').dropColumn('estimates').execute();
     },
   },
 };

@@ -48,7 +48,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
 
     it('applies migrations once, in name order, and a later set only adds what is new', async () => {
       const first = await openOn([sampleMigrations, engineMigrations]);
-      expect(first.migrated).toEqual(['000-engine-jobs', '500-samples']);
+      expect(first.migrated).toEqual(['000-engine-jobs', '111-jobs-traceparent', '500-samples']);
       await first.close();
       open.length = 0;
       const again = await openOn([engineMigrations, sampleMigrations]);

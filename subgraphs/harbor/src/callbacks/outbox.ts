@@ -5,7 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Ivoa } from '@srcnet/execution-step-schema';
-import { signedHeaders } from '@srcnet/service-kit';
+import {
+  contextFrom,
+  currentTraceparent,
+  failSpan,
+  inSpan,
+  signedHeaders,
+  SpanKind,
+  traceHeaders,
+} from '@srcnet/service-kit';
 import type { Db } from '../store/store.ts';
 
 export type CallbackFields = Omit<Ivoa.ComponentCallback, 'eventId' | 'sequence' | 'at'>;
@@ -49,6 +57,8 @@ export class CallbackOutbox {
         body: JSON.stringify(callback),
         attempts: 0,
         next_attempt_at: 0,
+        // The work that wrote the callback: its delivery and the broker's handling join that trace.
+        traceparent: currentTraceparent(),
       })
       .execute();
     this.kick();
@@ -94,7 +104,7 @@ export class CallbackOutbox {
         nextDue = Math.min(nextDue, row.next_attempt_at);
         continue;
       }
-      if (await this.deliver(row.url, row.body, row.event_id)) {
+      if (await this.deliver(row.url, row.body, row.event_id, row.traceparent)) {
         this.counters.sent();
         await this.db.deleteFrom('outbox').where('event_id', '=', row.event_id).execute();
         continue;
@@ -115,20 +125,33 @@ export class CallbackOutbox {
     }
   }
 
-  private async deliver(url: string, body: string, eventId: string): Promise<boolean> {
-    try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: signedHeaders(this.secret, body, eventId),
-        body,
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (response.ok) return true;
-      this.log.warn({ url, status: response.status }, 'callback refused; will retry');
-    } catch (error) {
-      this.log.warn({ url, err: error }, 'callback not delivered; will retry');
-    }
-    return false;
+  private deliver(url: string, body: string, eventId: string, traceparent: string | null): Promise<boolean> {
+    return inSpan(
+      'harbor',
+      'POST /callbacks',
+      {
+        kind: SpanKind.CLIENT,
+        parent: contextFrom(traceparent),
+        attributes: { 'url.full': url, 'callback.event_id': eventId },
+      },
+      async (span) => {
+        try {
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { ...signedHeaders(this.secret, body, eventId), ...traceHeaders() },
+            body,
+            signal: AbortSignal.timeout(10_000),
+          });
+          if (response.ok) return true;
+          failSpan(span, `the broker answered ${response.status}`);
+          this.log.warn({ url, status: response.status }, 'callback refused; will retry');
+        } catch (error) {
+          failSpan(span, error);
+          this.log.warn({ url, err: error }, 'callback not delivered; will retry');
+        }
+        return false;
+      },
+    );
   }
 
   async stop(): Promise<void> {

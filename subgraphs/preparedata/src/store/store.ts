@@ -68,6 +68,8 @@ export interface OutboxTable {
   body: string;
   attempts: number;
   next_attempt_at: number;
+  /** W3C traceparent of the work that wrote the callback (null outside a trace). */
+  traceparent: string | null;
 }
 
 export interface Tables {
@@ -103,6 +105,10 @@ export async function openStore(path: string): Promise<Db> {
   await sql`CREATE TABLE IF NOT EXISTS outbox (
     event_id TEXT PRIMARY KEY, component_uuid TEXT NOT NULL, sequence INTEGER NOT NULL, url TEXT NOT NULL,
     body TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL)`.execute(db);
+  // Added after sites had the table: one path for new and existing files.
+  const outbox = await sql<{ name: string }>`PRAGMA table_info(outbox)`.execute(db);
+  if (!outbox.rows.some((column) => column.name === 'traceparent'))
+    await sql`ALTER TABLE outbox ADD COLUMN traceparent TEXT`.execute(db);
   return db;
 }
 

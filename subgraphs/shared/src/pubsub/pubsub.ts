@@ -27,7 +27,19 @@ export function createPubSub(
   } = {},
 ): StepPubSub {
   if (!options.redisUrl) return new MemPubSub<Topics>();
-  const connect = () => new Redis(options.redisUrl!, { maxRetriesPerRequest: null, lazyConnect: false });
+  const connect = () => {
+    const client = new Redis(options.redisUrl!, { maxRetriesPerRequest: null, lazyConnect: false });
+    // ioredis reconnects by itself and queues what is published meanwhile; say so once per outage
+    // rather than once per attempt.
+    let down = false;
+    client.on('error', (error: Error) => {
+      if (down) return;
+      down = true;
+      console.warn(`redis ${options.redisUrl}: ${error.message}; reconnecting`);
+    });
+    client.on('ready', () => (down = false));
+    return client;
+  };
   const sub = connect();
   let lost = false;
   sub.on('close', () => (lost = true));

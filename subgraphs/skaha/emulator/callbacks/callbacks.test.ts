@@ -39,7 +39,7 @@ async function setup(options: SkahaEmulatorOptions = {}) {
   const client = new SkahaClient({
     baseUrl: emulator.apiUrl,
     token: 'dev:alice',
-    retry: { baseDelayMs: 10 },
+    retry: { baseDelayMs: 10, attempts: 4 },
   });
   return { emulator, receiver, client };
 }

@@ -8,7 +8,15 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Ivoa } from '@srcnet/execution-step-schema';
-import { signedHeaders } from '@srcnet/service-kit';
+import {
+  contextFrom,
+  currentTraceparent,
+  failSpan,
+  inSpan,
+  signedHeaders,
+  SpanKind,
+  traceHeaders,
+} from '@srcnet/service-kit';
 import type { Db } from '../store/store.ts';
 
 export type CallbackFields = Omit<Ivoa.ComponentCallback, 'eventId' | 'sequence' | 'at'>;
@@ -50,6 +58,8 @@ export class CallbackOutbox {
         body: JSON.stringify(callback),
         attempts: 0,
         next_attempt_at: 0,
+        // The work that wrote the callback: its delivery and the broker's handling join that trace.
+        traceparent: currentTraceparent(),
       })
       .execute();
     this.kick(callback.componentUuid);
@@ -94,7 +104,7 @@ export class CallbackOutbox {
       if (!row) return;
       const wait = row.next_attempt_at - Date.now();
       if (wait > 0) await sleep(wait, undefined, { signal: this.stop.signal });
-      if (await this.deliver(row.url, row.body, row.event_id)) {
+      if (await this.deliver(row.url, row.body, row.event_id, row.traceparent)) {
         this.counters.sent();
         await this.db.deleteFrom('outbox').where('event_id', '=', row.event_id).execute();
         continue;
@@ -109,23 +119,37 @@ export class CallbackOutbox {
     }
   }
 
-  private async deliver(url: string, body: string, eventId: string): Promise<boolean> {
-    try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: signedHeaders(this.secret, body, eventId),
-        body,
-        signal: AbortSignal.any([AbortSignal.timeout(10_000), this.stop.signal]),
-      });
-      if (response.ok) return true;
-      this.log.warn(
-        { url, status: response.status, body: await response.text() },
-        'callback refused; will retry',
-      );
-    } catch (error) {
-      if (!this.stop.signal.aborted) this.log.warn({ url, err: error }, 'callback not delivered; will retry');
-    }
-    return false;
+  private deliver(url: string, body: string, eventId: string, traceparent: string | null): Promise<boolean> {
+    return inSpan(
+      'skaha',
+      'POST /callbacks',
+      {
+        kind: SpanKind.CLIENT,
+        parent: contextFrom(traceparent),
+        attributes: { 'url.full': url, 'callback.event_id': eventId },
+      },
+      async (span) => {
+        try {
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { ...signedHeaders(this.secret, body, eventId), ...traceHeaders() },
+            body,
+            signal: AbortSignal.any([AbortSignal.timeout(10_000), this.stop.signal]),
+          });
+          if (response.ok) return true;
+          failSpan(span, `the broker answered ${response.status}`);
+          this.log.warn(
+            { url, status: response.status, body: await response.text() },
+            'callback refused; will retry',
+          );
+        } catch (error) {
+          failSpan(span, error);
+          if (!this.stop.signal.aborted)
+            this.log.warn({ url, err: error }, 'callback not delivered; will retry');
+        }
+        return false;
+      },
+    );
   }
 
   async close(): Promise<void> {

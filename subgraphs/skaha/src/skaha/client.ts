@@ -68,8 +68,13 @@ export interface RetryPolicy {
   maxRetryAfterMs: number;
 }
 
+/**
+ * About 15 to 30 s of retries before a step fails: a Skaha restarting or briefly overloaded should
+ * delay sessions, not fail them (e2e/faults fails a tenth of Skaha's requests; with 4 attempts a
+ * few of 300 steps failed on a run of 503s).
+ */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  attempts: 4,
+  attempts: 8,
   baseDelayMs: 250,
   maxDelayMs: 10_000,
   maxRetryAfterMs: 60_000,

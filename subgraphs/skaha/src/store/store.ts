@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, type Selectable } from 'kysely';
+import { Kysely, SqliteDialect, sql, type Selectable } from 'kysely';
 
 export interface CommandsTable {
   command_id: string;
@@ -63,6 +63,8 @@ export interface OutboxTable {
   body: string;
   attempts: number;
   next_attempt_at: number;
+  /** W3C traceparent of the work that wrote the callback (null outside a trace). */
+  traceparent: string | null;
 }
 
 export interface Tables {
@@ -128,5 +130,9 @@ export async function openStore(path: string): Promise<Db> {
     .addColumn('attempts', 'integer', (c) => c.notNull())
     .addColumn('next_attempt_at', 'integer', (c) => c.notNull())
     .execute();
+  // Added after sites had the table: one path for new and existing files.
+  const outbox = await sql<{ name: string }>`PRAGMA table_info(outbox)`.execute(db);
+  if (!outbox.rows.some((column) => column.name === 'traceparent'))
+    await sql`ALTER TABLE outbox ADD COLUMN traceparent TEXT`.execute(db);
   return db;
 }

@@ -10,13 +10,13 @@ const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../
 const dir = mkdtempSync(join(tmpdir(), 'estimates-cli-'));
 const trace = join(dir, 'trace.jsonl');
 
-async function run(script: 'trace' | 'eval', args: string[]) {
+async function run(script: 'trace' | 'eval' | 'history', args: string[], env: Record<string, string> = {}) {
   const entry = join(root, 'subgraphs/broker/src/estimates/cli', `${script}.ts`);
   try {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
       ['--conditions=source', '--import', 'tsx', entry, ...args],
-      { cwd: root },
+      { cwd: root, env: { ...process.env, ...env } },
     );
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -107,5 +107,42 @@ describe('estimate:eval', () => {
     const { code, stderr } = await run('eval', [bad, '--json']);
     expect(code).toBe(1);
     expect(stderr).toContain(`${bad}: line 2: durationSeconds must be a non-negative number`);
+  });
+});
+
+describe('estimate:export and estimate:import', () => {
+  // The broker's own setting: SQLITE_PATH unless DATABASE_URL is set.
+  const env = (name: string) => ({ SQLITE_PATH: join(dir, name), DATABASE_URL: '' });
+
+  it('import a trace into the broker store, once however often, and export it back', async () => {
+    const imported = await run('history', ['import', trace], env('history.sqlite'));
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stderr).toContain('3000 observations read, 3000 added');
+    const again = await run('history', ['import', trace], env('history.sqlite'));
+    expect(again.stderr).toContain('3000 observations read, 0 added');
+
+    const out = join(dir, 'exported.jsonl');
+    const exported = await run('history', ['export', '--out', out], env('history.sqlite'));
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stderr).toContain(`exported 3000 observations from ${join(dir, 'history.sqlite')}`);
+    const sorted = (text: string) => text.trimEnd().split('\n').sort();
+    expect(sorted(readFileSync(out, 'utf8'))).toEqual(sorted(readFileSync(trace, 'utf8')));
+    // Without --out, to standard output.
+    const piped = await run('history', ['export'], env('history.sqlite'));
+    expect(sorted(piped.stdout)).toEqual(sorted(readFileSync(trace, 'utf8')));
+  });
+
+  it('name the file, line and rule of a bad trace and import none of it', async () => {
+    const bad = join(dir, 'bad-import.jsonl');
+    const [first, second] = readFileSync(trace, 'utf8').split('\n');
+    writeFileSync(bad, `${first}\n${second!.replace(/"outcome":"\w+"/, '"outcome":"maybe"')}\n`);
+    const refused = await run('history', ['import', bad], env('bad.sqlite'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`estimate:import: ${bad}: line 2: outcome must be "ok" or "failed"`);
+    const empty = await run('history', ['export'], env('bad.sqlite'));
+    expect(empty.stdout).toBe('');
+    const misuse = await run('history', ['import'], env('bad.sqlite'));
+    expect(misuse.code).toBe(2);
+    expect(misuse.stderr).toContain('give exactly one trace file to import');
   });
 });
