@@ -1,8 +1,8 @@
 /**
  * The science portal in a real browser (Debian's Chromium) on the whole stack: a user signs in,
  * asks for offers for a container with a 1.2 GB image (copied into the emulated Harbor, so the copy
- * takes a few seconds), accepts the first, and watches the step's phase change and its progress
- * bars move on screen without reloading. A screenshot of the step with its bars is saved under
+ * takes a few seconds), accepts the first, and watches the step's phase change, its expected ready
+ * time and its progress bars move on screen without reloading. A screenshot of the step with its bars is saved under
  * e2e/portal/artifacts/. Bad input shows the server's field-named message next to the field.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -32,6 +32,8 @@ interface Seen {
   phases: string[];
   image: string[];
   staging: string[];
+  /** The step's expected ready time in words ("ready in about 4 minutes, 9 at most"). */
+  ready: string[];
 }
 
 let stack: E2EStack;
@@ -84,7 +86,7 @@ describe.skipIf(!present)('the science portal', () => {
         await page.fill('#data-dids', 'testing:zrq-test-20250509-082506');
         await page.click('#request-offers');
 
-        const offers = page.locator('#offers tbody tr');
+        const offers = page.locator('#offers tbody tr[data-offer-id]');
         await offers.first().waitFor({ timeout: 20_000 });
         expect(await offers.count()).toBeGreaterThan(1);
         const id = (await offers.first().getAttribute('data-offer-id'))!;
@@ -92,7 +94,7 @@ describe.skipIf(!present)('the science portal', () => {
         // What the screen shows, sampled in the page every 50 ms from before the accept; a marker
         // on window proves the page is never reloaded.
         await page.evaluate((stepId) => {
-          const seen: Seen = { phases: [], image: [], staging: [] };
+          const seen: Seen = { phases: [], image: [], staging: [], ready: [] };
           Object.assign(window, { seen, notReloaded: true });
           const last = (list: string[]) => list[list.length - 1];
           setInterval(() => {
@@ -100,6 +102,8 @@ describe.skipIf(!present)('the science portal', () => {
             if (!card) return;
             const phase = card.querySelector('.phase')?.textContent ?? '';
             if (phase !== last(seen.phases)) seen.phases.push(phase);
+            const ready = card.querySelector('.schedule .ready-in')?.textContent;
+            if (ready && ready !== last(seen.ready)) seen.ready.push(ready);
             for (const kind of ['image', 'staging'] as const) {
               const value = card.querySelector(`progress[data-progress="${kind}"]`)?.getAttribute('value');
               if (value && value !== last(seen[kind])) seen[kind].push(value);
@@ -132,6 +136,10 @@ describe.skipIf(!present)('the science portal', () => {
         );
         expect(new Set(seen.image).size).toBeGreaterThan(1);
         expect(seen.image.at(-1)).toBe('1.000');
+        // While preparing, the card said when the step would be ready, from the broker's estimates.
+        expect(seen.ready[0]).toMatch(
+          /^(ready in about \d+ (second|minute|hour)s?(, \d+( (second|minute|hour)s?)? at most)?|should be ready (now|by now))/,
+        );
         expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(
           true,
         );

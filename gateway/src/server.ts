@@ -6,6 +6,7 @@ import { unifiedGraphHandler } from '@graphql-hive/router-runtime';
 import { createGatewayRuntime, getGraphQLWSOptions, type GatewayPlugin } from '@graphql-hive/gateway-runtime';
 import type { ExecutionResult } from 'graphql';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
+import type { Logger as PinoLogger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { GatewayConfig } from './config.ts';
 import { startCatchUp } from './fanout/catch-up.ts';
@@ -16,12 +17,15 @@ import { createAuthenticate } from './identity/authenticate.ts';
 import { useIdentity, type IdentityContext } from './identity/plugin.ts';
 import { useTracing } from './tracing/plugin.ts';
 import { limitPlugins } from './limits/limits.ts';
+import { gatewayLogger } from './logging/logger.ts';
 import { createMetrics, useMetrics, type GatewayMetrics } from './metrics/metrics.ts';
 import { graphiqlOptions } from './sandbox/graphiql.ts';
 
 export interface StartOptions {
-  /** The runtime's logging: a level, or false for none (tests). */
+  /** The log level of the gateway and its runtime, or false for no log (tests). */
   logging?: 'debug' | 'info' | 'warn' | 'error' | false;
+  /** Where the log lines go (tests read them); by default JSON lines on standard output. */
+  logger?: PinoLogger;
   /** Extra plugins, after the gateway's own (benchmarks try options this way). */
   plugins?: GatewayPlugin[];
   /**
@@ -53,14 +57,15 @@ export async function startGateway(
   options: StartOptions = {},
 ): Promise<RunningGateway> {
   const metrics = createMetrics();
-  const log = options.logging === false ? undefined : console;
+  const log =
+    options.logging === false ? undefined : gatewayLogger(options.logging ?? 'info', options.logger);
   // Bound late: the fan-out runs its fetches through the runtime, which needs the fan-out's plugin.
   let execute: Execute = async () => ({ errors: [] });
   const fanout = new Fanout({
     execute: (document, variables, identity) => execute(document, variables, identity),
     queueLimit: config.subscriberQueueLimit,
     observer: metrics.fanout,
-    onError: (error) => log?.error('fan-out:', (error as Error).message),
+    onError: (error) => log?.error({ error }, 'fan-out failed'),
   });
 
   const runtime = createGatewayRuntime<IdentityContext>({
@@ -81,7 +86,7 @@ export async function startGateway(
     renderGraphiQL,
     ...(config.sandbox ? {} : { disableIntrospection: {} }),
     maskedErrors: true,
-    logging: options.logging ?? 'info',
+    logging: log ?? false,
     plugins: () => [
       useTracing(),
       useMetrics(metrics),
@@ -114,8 +119,7 @@ export async function startGateway(
         gatewaySecret: config.gatewaySecret,
         onStatus: (connected, error) => {
           metrics.feedConnected.set(connected ? 1 : 0);
-          if (error)
-            log?.warn(`change feed from the broker: ${(error as Error).message ?? error}; reconnecting`);
+          if (error) log?.warn({ error }, 'change feed from the broker failed; reconnecting');
         },
       });
   const catchUp =
@@ -125,7 +129,7 @@ export async function startGateway(
           execute: (document, variables, identity) => execute(document, variables, identity),
           fanout,
           intervalMs: config.catchUpSeconds * 1000,
-          onError: (error) => log?.warn((error as Error).message),
+          onError: (error) => log?.warn({ error }, 'catch-up failed'),
         });
   if (catchUp)
     await feed.start(

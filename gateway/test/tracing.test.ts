@@ -2,7 +2,8 @@
  * One trace from the client to a worker and back: the gateway, the broker's GraphQL mutation, the
  * durable job that sends the worker its command, the worker's call to Skaha, the worker's callback
  * from its outbox and the broker's handling of it, all in-process, with every log line written on
- * the way naming that trace.
+ * the way naming that trace; and the session's later start, which Skaha announces in a callback of
+ * its own, joining the same trace.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,12 @@ beforeAll(async () => {
         skaha: `${worker.url}/graphql`,
       },
     },
-    { logging: false, fanout: false },
+    {
+      // At debug the runtime writes lines while it handles each request, a success included.
+      logging: 'debug',
+      logger: pino({ name: 'gateway', level: 'debug', mixin: traceLogFields }, capture),
+      fanout: false,
+    },
   );
 });
 
@@ -95,32 +101,48 @@ async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 
 const named = (spans: ReadableSpan[], scope: string, name: string) =>
   spans.filter((span) => span.instrumentationScope.name === scope && span.name === name);
 
+/** Runs executeDirect for a notebook through the gateway; the step and the trace of the request. */
+async function executeNotebook(): Promise<{ stepId: string; traceId: string }> {
+  const response = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer dev:alice' },
+    body: JSON.stringify({
+      query: 'mutation ($request: ExecutionRequestInput!) { executeDirect(request: $request) { id phase } }',
+      variables: {
+        request: {
+          executable: {
+            kind: `${KIND}executable/jupyter-notebook.yaml`,
+            location: 'https://example.org/n.ipynb',
+          },
+          schedule: { requested: { duration: 'PT10M' } },
+        },
+      },
+    }),
+  });
+  const body = (await response.json()) as { data?: { executeDirect: { id: string } }; errors?: unknown };
+  expect(body.errors).toBeUndefined();
+  const stepId = body.data!.executeDirect.id;
+  const traceId = await waitFor('the gateway request span', () => {
+    const ids = new Set(
+      named(exporter.getFinishedSpans(), 'gateway', 'POST /graphql').map(
+        (span) => span.spanContext().traceId,
+      ),
+    );
+    // The step's trace: the one the broker's command for it was sent in.
+    return lines.find(
+      (line) => line.msg === 'command accepted' && line.step === stepId && ids.has(line.trace_id as string),
+    )?.trace_id as string | undefined;
+  });
+  return { stepId, traceId };
+}
+
 describe('tracing', () => {
   it('follows a step from the gateway through the broker to the Skaha worker and back, in one trace', async () => {
-    const response = await fetch(gateway.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer dev:alice' },
-      body: JSON.stringify({
-        query:
-          'mutation ($request: ExecutionRequestInput!) { executeDirect(request: $request) { id phase } }',
-        variables: {
-          request: {
-            executable: {
-              kind: `${KIND}executable/jupyter-notebook.yaml`,
-              location: 'https://example.org/n.ipynb',
-            },
-            schedule: { requested: { duration: 'PT10M' } },
-          },
-        },
-      }),
-    });
-    const body = (await response.json()) as { data?: { executeDirect: { id: string } }; errors?: unknown };
-    expect(body.errors).toBeUndefined();
-    const stepId = body.data!.executeDirect.id;
-
-    const [entry] = named(exporter.getFinishedSpans(), 'gateway', 'POST /graphql');
+    const { stepId, traceId } = await executeNotebook();
+    const entry = named(exporter.getFinishedSpans(), 'gateway', 'POST /graphql').find(
+      (span) => span.spanContext().traceId === traceId,
+    );
     expect(entry).toBeDefined();
-    const traceId = entry!.spanContext().traceId;
     const inTrace = () =>
       exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
 
@@ -176,5 +198,45 @@ describe('tracing', () => {
     );
     expect(callbackLines.length).toBeGreaterThan(0);
     expect(callbackLines.some((line) => line.trace_id === traceId)).toBe(true);
+  }, 30_000);
+
+  it("keeps a session's later changes, announced by Skaha's own callbacks, in the step's trace", async () => {
+    expect(worker.callbacks, 'the emulator offers the callback extension').toBe(true);
+    const { traceId } = await executeNotebook();
+    const inTrace = () =>
+      exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+    const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+
+    // Skaha's callback for the session's start, handled in the command's trace ...
+    const started = await waitFor('the session start in the trace', () =>
+      named(inTrace(), 'skaha', 'skaha session Running').at(0),
+    );
+    // ... and linked to the notification it arrived in, a trace of its own.
+    const notifications = named(exporter.getFinishedSpans(), 'skaha', 'POST /skaha-callbacks');
+    const arrivedIn = notifications.find((span) =>
+      started.links.some((link) => link.context.spanId === span.spanContext().spanId),
+    );
+    expect(arrivedIn, 'a link to the Skaha callback request').toBeDefined();
+    expect(arrivedIn!.spanContext().traceId).not.toBe(traceId);
+
+    // The worker's callback to the broker that it led to, and the broker's handling of it.
+    const delivered = await waitFor('the callback reporting the start', () =>
+      named(inTrace(), 'skaha', 'POST /callbacks').find(
+        (span) => parentOf(span) === started.spanContext().spanId,
+      ),
+    );
+    const handled = await waitFor('the broker handling that callback', () =>
+      named(inTrace(), 'broker', 'POST /callbacks').find(
+        (span) => parentOf(span) === delivered.spanContext().spanId,
+      ),
+    );
+    expect(handled.attributes['http.response.status_code']).toBeLessThan(300);
+    const brokerLines = lines.filter((line) => line.span_id === handled.spanContext().spanId);
+    expect(brokerLines.map((line) => line.msg)).toContain('incoming request');
+    expect(brokerLines.every((line) => line.trace_id === traceId)).toBe(true);
+
+    // The gateway's lines written while it handled the request name the trace too.
+    const gatewayLines = lines.filter((line) => line.name === 'gateway' && line.trace_id === traceId);
+    expect(gatewayLines.map((line) => line.msg)).toContain('[useFetchDebug] Request');
   }, 30_000);
 });

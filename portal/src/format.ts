@@ -57,3 +57,44 @@ export const range = (value: { min: number | null; max: number | null } | null |
     : value.max !== null && value.max !== value.min
       ? `${value.min ?? 0}–${value.max}${unit}`
       : `${value.min ?? value.max}${unit}`;
+
+type Unit = 'second' | 'minute' | 'hour';
+
+/**
+ * A wait rounded to what matters at its size: seconds under a minute, minutes under two hours,
+ * then hours. The unit follows the rounded value, so 59.6 s reads "1 minute", not "60 seconds".
+ */
+function rounded(seconds: number): { amount: number; unit: Unit } {
+  const whole = Math.max(0, Math.round(seconds));
+  if (whole < 60) return { amount: whole, unit: 'second' };
+  const minutes = Math.round(whole / 60);
+  if (minutes < 120) return { amount: minutes, unit: 'minute' };
+  return { amount: Math.round(whole / 3600), unit: 'hour' };
+}
+
+const words = ({ amount, unit }: { amount: number; unit: Unit }) =>
+  `${amount} ${unit}${amount === 1 ? '' : 's'}`;
+
+/** "40 seconds", "4 minutes", "3 hours". */
+export const waitInWords = (seconds: number) => words(rounded(seconds));
+
+/** "about 4 minutes, 9 at most": a median and a bound, the bound's unit left out when the same. */
+export function medianAndBound(medianSeconds: number, boundSeconds: number): string {
+  const median = rounded(medianSeconds);
+  const bound = rounded(Math.max(boundSeconds, medianSeconds));
+  if (median.amount === bound.amount && median.unit === bound.unit) return `about ${words(median)}`;
+  return `about ${words(median)}, ${median.unit === bound.unit ? bound.amount : words(bound)} at most`;
+}
+
+/**
+ * When a step should be ready, in words, from its median and bound ready times:
+ * "ready in about 4 minutes, 9 at most"; "should be ready now, 2 minutes at most" once the median
+ * has passed; "should be ready by now" once the bound has too.
+ */
+export function readyIn(medianAt: Date, boundAt: Date, now = Date.now()): string {
+  const median = (medianAt.getTime() - now) / 1000;
+  const bound = Math.max(median, (boundAt.getTime() - now) / 1000);
+  if (rounded(bound).amount === 0) return 'should be ready by now';
+  if (rounded(median).amount === 0) return `should be ready now, ${waitInWords(bound)} at most`;
+  return `ready in ${medianAndBound(median, bound)}`;
+}

@@ -6,6 +6,7 @@
  */
 import type { ExecutionStepPhase, LiveStepFragment } from './generated/operations.ts';
 import { h } from './dom.ts';
+import { estimateDetails, readyText, readyTimes } from './estimates.ts';
 import { bytes, clock, duration, relative, startOf } from './format.ts';
 
 type Step = LiveStepFragment;
@@ -73,6 +74,7 @@ export class StepList {
   /** Survives re-rendering: a cancel in flight, a timeline the user folded. */
   private readonly cancelling = new Set<string>();
   private readonly folded = new Set<string>();
+  private readonly estimatesOpen = new Set<string>();
   private readonly error = new Map<string, string>();
   private readonly ticker: ReturnType<typeof setInterval>;
 
@@ -120,6 +122,7 @@ export class StepList {
     this.copyingSince.clear();
     this.error.clear();
     this.folded.clear();
+    this.estimatesOpen.clear();
     this.list.replaceChildren();
     this.empty.hidden = false;
   }
@@ -140,6 +143,7 @@ export class StepList {
           ? (executable.location ?? executable.__typename)
           : '—';
     const ready = startOf(step.schedule?.available?.start);
+    const readyBy = readyTimes(step.estimates);
     const cancellable = !ENDED.includes(step.phase) && !OFFER_PHASES.includes(step.phase);
     const cancelButton = h('button', {
       type: 'button',
@@ -214,19 +218,29 @@ export class StepList {
       h(
         'p',
         { className: 'schedule' },
-        ready && BEFORE_READY.includes(step.phase)
-          ? h(
-              'span',
-              { attrs: { 'data-ready-at': ready.toISOString() } },
-              `ready ≈ ${clock(ready)} (${relative(ready, now)})`,
-            )
-          : ready
-            ? `available from ${clock(ready)} for ${duration(step.schedule?.available?.duration)}`
-            : null,
+        // The broker's estimates say how sure the ready time is; steps from before it sent them
+        // have only the offered start.
+        readyBy && BEFORE_READY.includes(step.phase)
+          ? readyText(readyBy, now)
+          : ready && BEFORE_READY.includes(step.phase)
+            ? h(
+                'span',
+                { attrs: { 'data-ready-at': ready.toISOString() } },
+                `ready ≈ ${clock(ready)} (${relative(ready, now)})`,
+              )
+            : ready
+              ? `available from ${clock(ready)} for ${duration(step.schedule?.available?.duration)}`
+              : null,
         step.skahaSession
           ? h('span', { className: 'session' }, ` · Skaha session ${step.skahaSession.status}`)
           : null,
       ),
+      readyBy && step.estimates && BEFORE_READY.includes(step.phase)
+        ? estimateDetails(step.estimates, this.estimatesOpen.has(id), (open) => {
+            if (open) this.estimatesOpen.add(id);
+            else this.estimatesOpen.delete(id);
+          })
+        : null,
       bars.length ? h('div', { className: 'bars' }, bars) : null,
       links.size
         ? h(

@@ -35,6 +35,11 @@ export interface BrokerConfig {
   estimateQuantile: number;
   /** How long an offer waits for the Harbor worker's image check before going on without it. */
   imageCheckTimeoutMs: number;
+  /**
+   * How often the broker asks the workers for callbacks it may have missed (and at start-up);
+   * 0: at start-up only.
+   */
+  reconcileMs: number;
 }
 
 const DEV_SECRET = 'dev-only-secret-change-me';
@@ -117,6 +122,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     estimateQuantile: envNumber(env, 'PREPARATION_ESTIMATE_QUANTILE', 0.9, { min: 0.51, max: 0.999 }),
     imageCheckTimeoutMs: envNumber(env, 'IMAGE_CHECK_TIMEOUT_SECONDS', 3, { min: 0.001 }) * 1000,
     jobLeaseMs: envNumber(env, 'JOB_LEASE_SECONDS', 60, { min: 1 }) * 1000,
+    reconcileMs: envNumber(env, 'BROKER_RECONCILE_SECONDS', 300, { min: 0 }) * 1000,
     jobWake: envChoice(env, 'JOB_WAKE', ['commit', 'poll'] as const, 'commit'),
     simulation: {
       prepareMs: roleSeconds(envString(env, 'SIMULATION_PREPARE_SECONDS'), 'SIMULATION_PREPARE_SECONDS'),

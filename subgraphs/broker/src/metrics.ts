@@ -58,7 +58,13 @@ export function brokerMetrics(db: Kysely<BrokerTables & EngineTables>, engine: (
     labelNames: ['to'],
     registers: [registry],
   });
-  return { registry, callbackDelay, transitions };
+  const reconciledCallbacks = new Counter({
+    name: 'srcnet_reconciled_callbacks_total',
+    help: 'Worker callbacks the broker had missed and applied when it reconciled, by worker',
+    labelNames: ['worker'],
+    registers: [registry],
+  });
+  return { registry, callbackDelay, transitions, reconciledCallbacks };
 }
 
 export type BrokerMetrics = ReturnType<typeof brokerMetrics>;

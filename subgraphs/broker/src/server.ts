@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { schemaNameForKind } from '@srcnet/execution-step-schema';
 import {
   createPubSub,
   signedHeaders,
@@ -26,6 +25,7 @@ import { createEstimator, type Estimator } from './estimates/index.ts';
 import { constantEstimate, zeroEstimate, type EstimateSource } from './offers/estimate.ts';
 import { harborImageCheck } from './offers/image-check.ts';
 import { learnedEstimate } from './offers/learned.ts';
+import { Reconciler, RECONCILE_JOB, workerNameFor } from './reconcile/reconciler.ts';
 import { registerRestRoutes } from './rest/routes.ts';
 import { simulatedPlatform, type SimulatedPlatform } from './simulation/platform.ts';
 import { Broker, COMMAND_JOB, TIMER_JOB, type CommandPayload, type TimerPayload } from './steps/service.ts';
@@ -49,18 +49,10 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-/** Which worker prepares what: images in Harbor, sessions in Skaha, data in prepareData. */
+/** Where a component's commands go: its worker's `/commands`, or the simulation when none is set. */
 export function workerFor(workers: BrokerConfig['workers']) {
   return (component: { role: string; kind: string }): string => {
-    const docker = schemaNameForKind(component.kind) === 'DockerContainer';
-    const url =
-      component.role === 'executable'
-        ? docker
-          ? workers.harbor
-          : workers.skaha
-        : component.role === 'compute'
-          ? workers.skaha
-          : workers.preparedata;
+    const url = workers[workerNameFor(component)];
     return url ? `${url.replace(/\/$/, '')}/commands` : SIMULATION;
   };
 }
@@ -153,6 +145,15 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       },
     },
   );
+  const reconciler = new Reconciler({
+    db: store.db as never,
+    broker,
+    workers: config.workers,
+    secret: config.callbackSecret,
+    intervalMs: config.reconcileMs,
+    log: app.log,
+    recovered: (worker) => metrics.reconciledCallbacks.inc({ worker }),
+  });
   const simulation = simulatedPlatform(config.simulation, async (callback) => {
     await broker.applyCallback(callback, 'simulation');
   });
@@ -211,12 +212,24 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
             );
         },
       },
+      // The next slot's pass is queued first, so that a pass that fails (retried by the engine
+      // with backoff, then dead) does not end the series.
+      [RECONCILE_JOB]: {
+        style: 'delivery',
+        run: async () => {
+          const next = reconciler.nextJob();
+          if (next) await enqueue(store.db, next);
+          await reconciler.pass();
+        },
+      },
     },
     leaseMs: config.jobLeaseMs,
     logger: app.log,
     ...(config.jobWake === 'poll' ? { pollEveryMs: 1000 } : {}),
   });
   jobs.engine = engine;
+  if (Object.values(config.workers).some(Boolean))
+    for (const job of reconciler.startJobs()) await enqueue(store.db, job);
   return {
     app,
     broker,

@@ -8,8 +8,16 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { Counter, Registry } from 'prom-client';
 import { parseDocument, schemaNameForKind, validateWorkerCommand } from '@srcnet/execution-step-schema';
-import { inSpan, nestingProblem, SpanKind, traceLogFields, traceRequests, verify } from '@srcnet/service-kit';
-import { CallbackOutbox } from './callbacks/outbox.ts';
+import {
+  CallbackOutbox,
+  inSpan,
+  nestingProblem,
+  registerLatestCallbacks,
+  SpanKind,
+  traceLogFields,
+  traceRequests,
+  verify,
+} from '@srcnet/service-kit';
 import type { HarborWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
 import {
@@ -88,9 +96,15 @@ export async function startHarborWorker(
   const copier = new ImageCopier(harbor, locator, config, track);
   const estimator = new CopyEstimator(db, config.estimate);
   const status = new ImageStatusService(locator, estimator, config.lookupCacheMs);
-  const outbox = new CallbackOutbox(db, config.callbackSecret, log, {
-    sent: () => callbacks.inc({ outcome: 'sent' }),
-    failed: () => callbacks.inc({ outcome: 'failed' }),
+  const outbox = new CallbackOutbox({
+    db,
+    secret: config.callbackSecret,
+    log,
+    service: 'harbor',
+    counters: {
+      sent: () => callbacks.inc({ outcome: 'sent' }),
+      failed: () => callbacks.inc({ outcome: 'failed' }),
+    },
   });
   const worker = new ImageWorker({
     db,
@@ -141,6 +155,8 @@ export async function startHarborWorker(
     const taken = await worker.accept(command.value);
     return reply.code(202).send({ accepted: command.value.commandId, repeated: !taken });
   });
+
+  registerLatestCallbacks(app, { secret: config.callbackSecret, outbox });
 
   app.post('/webhooks/harbor', async (request, reply) => {
     if (!webhookAuthorized(request.headers.authorization, config.webhookAuthHeader)) {
@@ -286,7 +302,7 @@ export async function startHarborWorker(
   later(0, tick);
 
   await worker.resume();
-  outbox.kick();
+  await outbox.resume();
   log.info(
     { url, harbor: config.harbor.url, webhooks: config.webhooks, webhookAddress },
     'harbor worker listening',
@@ -302,7 +318,7 @@ export async function startHarborWorker(
       for (const timer of timers) clearTimeout(timer);
       await app.close();
       await worker.idle();
-      await outbox.stop();
+      await outbox.close();
       await db.destroy();
     },
   };

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Ivoa } from '@srcnet/execution-step-schema';
+import { loadConfig as loadBrokerConfig } from '../../broker/src/config.ts';
+import { expectLatestCallbacks } from '../../shared/src/testing/latest.ts';
 import { startStack, waitFor } from './stack.ts';
 
 let stack: Awaited<ReturnType<typeof startStack>>;
@@ -29,6 +31,16 @@ describe('prepare of a DockerContainer image', () => {
     const changes = await history(id);
     const at = (phase: string) => changes.find((c) => c.to === phase)!.at;
     expect(at('AVAILABLE') - at('PREPARING')).toBeLessThan(1000);
+
+    // The broker may ask for the image component's last callback: the one it applied last.
+    const [last] = await expectLatestCallbacks({
+      workerUrl: stack.worker.url,
+      secret: loadBrokerConfig({}).callbackSecret,
+      brokerDb: stack.broker.store.db,
+      stepId: id,
+      components: 1,
+    });
+    expect(last!.phase).toBe('COMPLETED');
 
     const image = await stack.stepImage(id);
     expect(image).toMatchObject({

@@ -8,8 +8,16 @@ import { sql } from 'kysely';
 import { pino, type Logger } from 'pino';
 import { Counter, Registry } from 'prom-client';
 import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
-import { inSpan, nestingProblem, SpanKind, traceLogFields, traceRequests, verify } from '@srcnet/service-kit';
-import { CallbackOutbox } from './callbacks/outbox.ts';
+import {
+  CallbackOutbox,
+  inSpan,
+  nestingProblem,
+  registerLatestCallbacks,
+  SpanKind,
+  traceLogFields,
+  traceRequests,
+  verify,
+} from '@srcnet/service-kit';
 import type { PrepareDataWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
 import { PrepareDataClient, readStageCallback, type PrepareDataApi } from './preparedata/index.ts';
@@ -78,9 +86,15 @@ export async function startPrepareDataWorker(
     options.api ?? new PrepareDataClient({ baseUrl: config.prepareDataUrl, token: config.prepareDataToken }),
     backendRequests,
   );
-  const outbox = new CallbackOutbox(db, config.callbackSecret, log, {
-    sent: () => callbacks.inc({ outcome: 'sent' }),
-    failed: () => callbacks.inc({ outcome: 'failed' }),
+  const outbox = new CallbackOutbox({
+    db,
+    secret: config.callbackSecret,
+    log,
+    service: 'preparedata',
+    counters: {
+      sent: () => callbacks.inc({ outcome: 'sent' }),
+      failed: () => callbacks.inc({ outcome: 'failed' }),
+    },
   });
 
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
@@ -129,6 +143,8 @@ export async function startPrepareDataWorker(
     }
     return reply.code(202).send({ accepted: command.commandId });
   });
+
+  registerLatestCallbacks(app, { secret: config.callbackSecret, outbox });
 
   app.post(NOTIFICATION_PATH, async (request, reply) => {
     const read = readStageCallback(config.prepareDataCallbackSecret, request.headers, rawBody(request));
@@ -179,7 +195,7 @@ export async function startPrepareDataWorker(
   // and read every followed job once (notifications sent while down are lost).
   const unfinished = await db.selectFrom('commands').select('body').where('done', '=', 0).execute();
   for (const row of unfinished) void runCommand(JSON.parse(row.body) as Ivoa.WorkerCommand);
-  outbox.kick();
+  await outbox.resume();
   // With callbacks on the same watcher reconciles, rarely, in case a notification was lost.
   const every = config.callbacks === 'off' ? config.watchIntervalMs : config.reconcileIntervalMs;
   let retry: NodeJS.Timeout | undefined;
@@ -205,7 +221,7 @@ export async function startPrepareDataWorker(
       clearTimeout(retry);
       await app.close();
       await holder.stager!.idle();
-      await outbox.stop();
+      await outbox.close();
       await db.destroy();
     },
   };

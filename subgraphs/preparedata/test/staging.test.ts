@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectLatestCallbacks } from '../../shared/src/testing/latest.ts';
 import {
   cancelStep,
   dataStaging,
@@ -206,5 +207,22 @@ describe('failures and early ends', () => {
       (await dataStaging(stack.worker.url, id))[0]?.state === 'RELEASED' ? true : undefined,
     );
     expect(existsSync(job!.localPath!)).toBe(false);
+  }, 20_000);
+});
+
+describe('reconciliation with the broker', () => {
+  it('answers POST /components/latest with the last callback of each storage and data component', async () => {
+    const step = await direct(stack.broker.url, requestFor(['testing:small']));
+    const id = step.meta.uuid;
+    await untilPhase(id, 'COMPLETED', 15_000);
+    const document = (await stack.broker.broker.steps([id]))[0]!.document;
+    const answer = await expectLatestCallbacks({
+      workerUrl: stack.worker.url,
+      secret: stack.broker.config.callbackSecret,
+      brokerDb: stack.broker.store.db,
+      stepId: id,
+      components: (document.storage?.length ?? 0) + (document.data?.length ?? 0),
+    });
+    expect(answer.map((callback) => callback.phase)).toEqual(answer.map(() => 'COMPLETED'));
   }, 20_000);
 });

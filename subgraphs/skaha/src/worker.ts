@@ -6,8 +6,15 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
-import { nestingProblem, signedHeaders, traceLogFields, traceRequests, verify } from '@srcnet/service-kit';
-import { CallbackOutbox } from './callbacks/outbox.ts';
+import {
+  CallbackOutbox,
+  nestingProblem,
+  registerLatestCallbacks,
+  signedHeaders,
+  traceLogFields,
+  traceRequests,
+  verify,
+} from '@srcnet/service-kit';
 import type { SkahaWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
 import { countedApi, workerMetrics } from './metrics.ts';
@@ -43,9 +50,12 @@ export async function startSkahaWorker(
     metrics.backendRequests,
   );
   const db = await openStore(config.sqlitePath);
-  const outbox = new CallbackOutbox(db, config.callbackSecret, log, {
-    sent: () => metrics.callbacksSent.inc(),
-    failed: () => metrics.callbacksFailed.inc(),
+  const outbox = new CallbackOutbox({
+    db,
+    secret: config.callbackSecret,
+    log,
+    service: 'skaha',
+    counters: { sent: () => metrics.callbacksSent.inc(), failed: () => metrics.callbacksFailed.inc() },
   });
   const callbacks = await decideCallbacks(config, api, log);
   const tracker = new SessionTracker({
@@ -119,6 +129,8 @@ export async function startSkahaWorker(
       )
       .catch((error: unknown) => log.error({ err: error, command: command.commandId }, 'command failed'));
   };
+
+  registerLatestCallbacks(app, { secret: config.callbackSecret, outbox });
 
   let lastInstance: string | undefined;
   app.post('/skaha-callbacks', async (request, reply) => {

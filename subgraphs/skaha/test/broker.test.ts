@@ -3,6 +3,8 @@
  * the worker, the worker drives the Skaha emulator (callbacks on) and reports back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LATEST_COMPONENTS, signedHeaders } from '@srcnet/service-kit';
+import { expectLatestCallbacks } from '../../shared/src/testing/latest.ts';
 import { BROKEN, BROKEN_MESSAGE, containerRequest, fullStack, notebookRequest, waitFor } from './stack.ts';
 
 type Stack = Awaited<ReturnType<typeof fullStack>>;
@@ -94,6 +96,40 @@ describe('the Skaha worker behind the broker', () => {
     expect(row).toMatchObject({ type: 'headless', cores: 2, memory_gib: 4, fixed: 1, phase: 'COMPLETED' });
     const snapshot = JSON.parse(row.snapshot!) as Record<string, unknown>;
     expect(snapshot).toMatchObject({ requestedCPUCores: '2', requestedRAM: '4.00', isFixedResources: true });
+  });
+
+  it('answers the broker’s POST /components/latest with the last callback of each component', async () => {
+    const id = await direct(containerRequest());
+    await reaches(id, 'COMPLETED');
+    const secret = stack.broker.config.callbackSecret;
+    // The compute component (the image is the simulated Harbor's).
+    const [last] = await waitFor('the last callback applied', async () => {
+      try {
+        return await expectLatestCallbacks({
+          workerUrl: stack.worker.url,
+          secret,
+          brokerDb: stack.broker.store.db,
+          stepId: id,
+          components: 1,
+        });
+      } catch {
+        return undefined;
+      }
+    });
+    expect(last!.phase).toBe('COMPLETED');
+
+    const post = (body: string, headers: Record<string, string>) =>
+      fetch(`${stack.worker.url}/components/latest`, { method: 'POST', headers, body });
+    const unsigned = await post('{"components": []}', { 'content-type': 'application/json' });
+    expect(unsigned.status).toBe(401);
+    const many = JSON.stringify({ components: Array.from({ length: MAX_LATEST_COMPONENTS + 1 }, () => id) });
+    const tooMany = await post(many, signedHeaders(secret, many, 'too-many'));
+    expect(tooMany.status).toBe(400);
+    expect(await tooMany.json()).toMatchObject({ issues: [{ path: '/components', rule: 'max-items' }] });
+    const notArray = '{"components": "all"}';
+    const wrong = await post(notArray, signedHeaders(secret, notArray, 'not-array'));
+    expect(wrong.status).toBe(400);
+    expect(await wrong.json()).toMatchObject({ issues: [{ path: '/components', rule: 'required' }] });
   });
 
   it('a headless step whose session fails is FAILED with the message Skaha gave', async () => {

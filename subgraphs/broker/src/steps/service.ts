@@ -401,8 +401,14 @@ export class Broker {
     const outcome = await this.change(async (tx, changed) => {
       const record = await store.getStepForUpdate(tx, callback.stepId, this.db.dialect);
       if (!record) throw notFound('step', callback.stepId);
-      if (!(await store.claimCallbackSequence(tx, record.id, callback.componentUuid, callback.sequence)))
-        return 'ignored';
+      const claimed = await store.claimCallbackSequence(
+        tx,
+        record.id,
+        callback.componentUuid,
+        callback.sequence,
+        this.now(),
+      );
+      if (!claimed) return 'ignored';
       await this.recordObservation(tx, record, callback, changed);
       const effects = noEffects();
       const moved = applyComponentPhase(record, callback, `callback:${source}`, this.now(), effects);

@@ -261,6 +261,7 @@ export async function claimCallbackSequence(
   stepId: string,
   componentUuid: string,
   sequence: number,
+  now: number,
 ): Promise<boolean> {
   const current = await db
     .selectFrom('component_callbacks')
@@ -271,16 +272,44 @@ export async function claimCallbackSequence(
   if (current) {
     await db
       .updateTable('component_callbacks')
-      .set({ sequence })
+      .set({ sequence, applied_at: now })
       .where('component_uuid', '=', componentUuid)
       .execute();
   } else {
     await db
       .insertInto('component_callbacks')
-      .values({ component_uuid: componentUuid, step_id: stepId, sequence })
+      .values({ component_uuid: componentUuid, step_id: stepId, sequence, applied_at: now })
       .execute();
   }
   return true;
+}
+
+/** Steps in these phases (the unfinished ones reconciliation looks at); bounded by the site's capacity. */
+export async function stepsInPhases(db: Db, phases: readonly StepPhase[]): Promise<StepRecord[]> {
+  const rows = await db
+    .selectFrom('steps')
+    .selectAll()
+    .where('phase', 'in', [...phases])
+    .execute();
+  return rows.map(toRecord);
+}
+
+/** When the last callback of each of these components was applied; components without one are absent. */
+export async function callbackTimes(
+  db: Db,
+  components: readonly string[],
+): Promise<Map<string, number | null>> {
+  const times = new Map<string, number | null>();
+  for (let i = 0; i < components.length; i += 1000) {
+    const rows = await db
+      .selectFrom('component_callbacks')
+      .select(['component_uuid', 'applied_at'])
+      .where('component_uuid', 'in', components.slice(i, i + 1000))
+      .execute();
+    for (const row of rows)
+      times.set(row.component_uuid, row.applied_at === null ? null : Number(row.applied_at));
+  }
+  return times;
 }
 
 /** Steps preparing now: the broker's measure of the site's load when an action would start. */

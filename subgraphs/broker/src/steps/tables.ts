@@ -47,6 +47,8 @@ export interface ComponentCallbacksTable {
   component_uuid: string;
   step_id: string;
   sequence: number;
+  /** When that callback was applied (epoch ms; null before 130): reconciliation asks about the quiet ones. */
+  applied_at: number | null;
 }
 
 /**
@@ -181,6 +183,15 @@ export const stepMigrations: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>) {
       await db.schema.alterTable('steps').dropColumn('estimates').execute();
+    },
+  },
+  // Reconciliation with the workers asks only about components that have been quiet for a while.
+  '130-component-callbacks-applied-at': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('component_callbacks').addColumn('applied_at', 'bigint').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('component_callbacks').dropColumn('applied_at').execute();
     },
   },
 };

@@ -1,12 +1,14 @@
 /**
  * What the worker must not forget across restarts, in SQLite: the commands it took (so a
- * redelivery takes effect at most once), each step's image and copy, the callbacks not yet
- * delivered, and the copies it observed (the history estimates learn from).
+ * redelivery takes effect at most once), each step's image and copy, the callbacks to the
+ * broker (the shared outbox: pending ones and each component's last), and the copies it observed
+ * (the history estimates learn from).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Generated, type Selectable } from 'kysely';
+import { migrateOutbox, type OutboxTables } from '@srcnet/service-kit';
 
 /** Where a step's image copy stands. */
 export type CopyState = 'CHECKING' | 'NOT_NEEDED' | 'COPYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
@@ -44,17 +46,10 @@ export interface ImagesTable {
   phase: string;
   copy_started_at: string | null;
   updated_at: string;
-}
-
-export interface OutboxTable {
-  event_id: string;
-  component_uuid: string;
-  sequence: number;
-  url: string;
-  body: string;
-  attempts: number;
-  next_attempt_at: number;
-  /** W3C traceparent of the work that wrote the callback (null outside a trace). */
+  /**
+   * W3C traceparent of the command that prepared the image: the end of its copy, from a webhook or
+   * the watcher, joins that trace (null outside a trace).
+   */
   traceparent: string | null;
 }
 
@@ -68,10 +63,9 @@ export interface ObservationsTable {
   started_at: string;
 }
 
-export interface Tables {
+export interface Tables extends OutboxTables {
   commands: CommandsTable;
   images: ImagesTable;
-  outbox: OutboxTable;
   observations: ObservationsTable;
 }
 
@@ -117,19 +111,12 @@ export async function openStore(path: string): Promise<Db> {
     .addColumn('copy_started_at', 'text')
     .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute();
+  // Added after sites had the table: one path for new and existing files.
+  const images = await sql<{ name: string }>`PRAGMA table_info(images)`.execute(db);
+  if (!images.rows.some((column) => column.name === 'traceparent'))
+    await sql`ALTER TABLE images ADD COLUMN traceparent TEXT`.execute(db);
   await db.schema.createIndex('images_step').ifNotExists().on('images').column('step_id').execute();
   await db.schema.createIndex('images_execution').ifNotExists().on('images').column('execution_id').execute();
-  await db.schema
-    .createTable('outbox')
-    .ifNotExists()
-    .addColumn('event_id', 'text', (c) => c.primaryKey())
-    .addColumn('component_uuid', 'text', (c) => c.notNull())
-    .addColumn('sequence', 'integer', (c) => c.notNull())
-    .addColumn('url', 'text', (c) => c.notNull())
-    .addColumn('body', 'text', (c) => c.notNull())
-    .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('next_attempt_at', 'integer', (c) => c.notNull())
-    .execute();
   await db.schema
     .createTable('observations')
     .ifNotExists()
@@ -141,9 +128,6 @@ export async function openStore(path: string): Promise<Db> {
     .addColumn('outcome', 'text', (c) => c.notNull())
     .addColumn('started_at', 'text', (c) => c.notNull())
     .execute();
-  // Added after sites had the table: one path for new and existing files.
-  const outbox = await sql<{ name: string }>`PRAGMA table_info(outbox)`.execute(db);
-  if (!outbox.rows.some((column) => column.name === 'traceparent'))
-    await sql`ALTER TABLE outbox ADD COLUMN traceparent TEXT`.execute(db);
+  await migrateOutbox(db);
   return db;
 }

@@ -10,7 +10,12 @@
 import type { Logger } from 'pino';
 import type { Ivoa } from '@srcnet/execution-step-schema';
 import type { HarborApi, WebhookPayload } from '../harbor/index.ts';
-import type { CallbackOutbox, CallbackFields } from '../callbacks/outbox.ts';
+import {
+  currentTraceparent,
+  inStoredTrace,
+  type CallbackOutbox,
+  type CallbackFields,
+} from '@srcnet/service-kit';
 import type { ImageCopier, RemoteLookup } from '../images/copier.ts';
 import type { CopyEstimator } from '../images/estimate.ts';
 import type { ImageLocator, ImageSpec, Track } from '../images/locator.ts';
@@ -171,6 +176,7 @@ export class ImageWorker {
           phase: 'PREPARING',
           copy_started_at: null,
           updated_at: now,
+          traceparent: currentTraceparent(),
         })
         .execute();
     const startedAt = Date.now();
@@ -449,8 +455,26 @@ export class ImageWorker {
     if (row?.copy_state === 'COPYING') await this.finish(row, outcome);
   }
 
-  /** Ends a copy: checks the local artifact's digest, reports AVAILABLE or FAILED, records history. */
-  private async finish(row: ImageRow, outcome: Outcome): Promise<void> {
+  /**
+   * Ends a copy: checks the local artifact's digest, reports AVAILABLE or FAILED, records history;
+   * in the trace of the command that prepared the image, whether a webhook or the watcher told.
+   */
+  private finish(row: ImageRow, outcome: Outcome): Promise<void> {
+    return inStoredTrace(
+      'harbor',
+      `harbor copy ${outcome.ok ? 'done' : 'failed'}`,
+      row.traceparent,
+      {
+        attributes: {
+          'srcnet.step_id': row.step_id,
+          ...(row.execution_id !== null ? { 'harbor.execution_id': row.execution_id } : {}),
+        },
+      },
+      () => this.finishCopy(row, outcome),
+    );
+  }
+
+  private async finishCopy(row: ImageRow, outcome: Outcome): Promise<void> {
     const startedAt = row.copy_started_at ?? row.updated_at;
     const durationSeconds = Math.max(0, (Date.now() - Date.parse(startedAt)) / 1000);
     let result = outcome;

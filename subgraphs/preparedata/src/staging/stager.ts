@@ -16,7 +16,7 @@ import {
   type StageJob,
   type StageState,
 } from '../preparedata/index.ts';
-import type { CallbackOutbox } from '../callbacks/outbox.ts';
+import { currentTraceparent, inStoredTrace, type CallbackOutbox } from '@srcnet/service-kit';
 import { dataWindow, lifetimeSeconds } from './lifetime.ts';
 import {
   SETTLED,
@@ -153,6 +153,7 @@ export class Stager {
       progress_sent_at: 0,
       started_at: now,
       updated_at: now,
+      traceparent: currentTraceparent(),
     };
     const fail = async (message: string) => {
       await this.options.db
@@ -315,9 +316,23 @@ export class Stager {
     return rows.length;
   }
 
-  /** Moves one component on from what prepareData says about its job. */
+  /**
+   * Moves one component on from what prepareData says about its job. A change is part of the trace
+   * of the command that prepared the component, whether a notification or a listing reported it.
+   */
   private async apply(row: ComponentRow, update: JobUpdate): Promise<void> {
     if (SETTLED.includes(row.state) || row.phase === 'COMPLETED' || row.phase === 'CANCELLED') return;
+    if (update.state === row.state && update.bytesDone === row.bytes_done) return this.move(row, update);
+    return inStoredTrace(
+      'preparedata',
+      `preparedata job ${update.state}`,
+      row.traceparent,
+      { attributes: { 'preparedata.job_id': row.job_id ?? '', 'srcnet.step_id': row.step_id } },
+      () => this.move(row, update),
+    );
+  }
+
+  private async move(row: ComponentRow, update: JobUpdate): Promise<void> {
     const now = Date.now();
     const changes: Partial<ComponentsTable> = {
       state: update.state as StagingState,

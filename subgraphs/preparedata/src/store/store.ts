@@ -1,12 +1,14 @@
 /**
  * What the worker must not forget across restarts, in SQLite: the commands it took (so that a
  * redelivery takes effect at most once), each storage and data component it prepared with its
- * staging job, and the callbacks to the broker not yet delivered.
+ * staging job, and the callbacks to the broker (the shared outbox: pending ones and each
+ * component's last).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Selectable } from 'kysely';
+import { migrateOutbox, type OutboxTables } from '@srcnet/service-kit';
 
 /**
  * SUBMITTING: the command was taken, the job not yet accepted by prepareData. ALLOCATED: a storage
@@ -58,24 +60,16 @@ export interface ComponentsTable {
   progress_sent_at: number;
   started_at: string | null;
   updated_at: string;
-}
-
-export interface OutboxTable {
-  event_id: string;
-  component_uuid: string;
-  sequence: number;
-  url: string;
-  body: string;
-  attempts: number;
-  next_attempt_at: number;
-  /** W3C traceparent of the work that wrote the callback (null outside a trace). */
+  /**
+   * W3C traceparent of the command that prepared the component: what prepareData's notifications
+   * and the watcher later report about its job joins that trace (null outside a trace).
+   */
   traceparent: string | null;
 }
 
-export interface Tables {
+export interface Tables extends OutboxTables {
   commands: CommandsTable;
   components: ComponentsTable;
-  outbox: OutboxTable;
 }
 
 export type Db = Kysely<Tables>;
@@ -100,15 +94,13 @@ export async function openStore(path: string): Promise<Db> {
     sample_bytes INTEGER, local_path TEXT, expires_at TEXT, message TEXT, window_end INTEGER NOT NULL,
     release_ms INTEGER NOT NULL, lifetime_seconds INTEGER, event_sequence INTEGER NOT NULL DEFAULT -1,
     progress_sent_at INTEGER NOT NULL DEFAULT 0, started_at TEXT, updated_at TEXT NOT NULL)`.execute(db);
+  // Added after sites had the table: one path for new and existing files.
+  const components = await sql<{ name: string }>`PRAGMA table_info(components)`.execute(db);
+  if (!components.rows.some((column) => column.name === 'traceparent'))
+    await sql`ALTER TABLE components ADD COLUMN traceparent TEXT`.execute(db);
   await sql`CREATE INDEX IF NOT EXISTS components_step ON components (step_id)`.execute(db);
   await sql`CREATE INDEX IF NOT EXISTS components_job ON components (job_id)`.execute(db);
-  await sql`CREATE TABLE IF NOT EXISTS outbox (
-    event_id TEXT PRIMARY KEY, component_uuid TEXT NOT NULL, sequence INTEGER NOT NULL, url TEXT NOT NULL,
-    body TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL)`.execute(db);
-  // Added after sites had the table: one path for new and existing files.
-  const outbox = await sql<{ name: string }>`PRAGMA table_info(outbox)`.execute(db);
-  if (!outbox.rows.some((column) => column.name === 'traceparent'))
-    await sql`ALTER TABLE outbox ADD COLUMN traceparent TEXT`.execute(db);
+  await migrateOutbox(db);
   return db;
 }
 

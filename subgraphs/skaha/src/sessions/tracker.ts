@@ -6,7 +6,12 @@
  */
 import type { Logger } from 'pino';
 import { schemaNameForKind, type Ivoa } from '@srcnet/execution-step-schema';
-import type { CallbackOutbox, CallbackFields } from '../callbacks/outbox.ts';
+import {
+  currentTraceparent,
+  inStoredTrace,
+  type CallbackOutbox,
+  type CallbackFields,
+} from '@srcnet/service-kit';
 import { ResourceMappingError, skahaResourcesFor, type StepCompute } from '../resources/mapping.ts';
 import type { CallbackTarget, ResourceContext, Session, SessionStatus, SkahaApi } from '../skaha/index.ts';
 import { parseEventsTable, SkahaError } from '../skaha/index.ts';
@@ -130,7 +135,8 @@ export class SessionTracker {
     const intent: Intent = command.action;
     const done = intent === 'release' ? 'COMPLETED' : 'CANCELLED';
     if (!row) return this.report(command, { phase: done });
-    await this.update(row, { intent });
+    // The session's end answers this command: what Skaha reports from now on joins its trace.
+    await this.update(row, { intent, traceparent: currentTraceparent() ?? row.traceparent });
     if (row.session_id === null || row.status === 'Deleted') {
       if (!FINAL.has(row.phase)) await this.send(row, { phase: done });
       return;
@@ -200,6 +206,7 @@ export class SessionTracker {
       created_at: null,
       delete_requested_at: null,
       updated_at: now,
+      traceparent: currentTraceparent(),
     };
     await this.options.db.insertInto('sessions').values(row).execute();
     try {
@@ -234,14 +241,25 @@ export class SessionTracker {
         if (sequence <= row.skaha_sequence) return;
         row.skaha_sequence = sequence;
       }
-      const changed = sighting.status !== row.status;
-      await this.update(row, {
-        skaha_sequence: row.skaha_sequence,
-        status: sighting.status,
-        ...(sighting.session ? { snapshot: JSON.stringify(sighting.session) } : {}),
-        ...(sighting.message ? { message: sighting.message } : {}),
-      });
-      if (changed) await this.react(row, sighting);
+      const record = () =>
+        this.update(row, {
+          skaha_sequence: row.skaha_sequence,
+          status: sighting.status,
+          ...(sighting.session ? { snapshot: JSON.stringify(sighting.session) } : {}),
+          ...(sighting.message ? { message: sighting.message } : {}),
+        });
+      if (sighting.status === row.status) return record();
+      // A change, from a callback or a listing: part of the trace of the command behind the session.
+      await inStoredTrace(
+        'skaha',
+        `skaha session ${sighting.status}`,
+        row.traceparent,
+        { attributes: { 'skaha.session_id': row.session_id ?? '', 'srcnet.step_id': row.step_id } },
+        async () => {
+          await record();
+          await this.react(row, sighting);
+        },
+      );
     });
   }
 

@@ -1,12 +1,13 @@
 /**
  * What the worker must not forget across restarts, in SQLite: the commands it took (a redelivery
  * takes effect at most once), each step's Skaha session and what was last reported about it, and
- * the callbacks to the broker not yet delivered.
+ * the callbacks to the broker (the shared outbox: pending ones and each component's last).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type Selectable } from 'kysely';
+import { migrateOutbox, type OutboxTables } from '@srcnet/service-kit';
 
 export interface CommandsTable {
   command_id: string;
@@ -53,24 +54,16 @@ export interface SessionsTable {
   created_at: number | null;
   delete_requested_at: number | null;
   updated_at: number;
-}
-
-export interface OutboxTable {
-  event_id: string;
-  component_uuid: string;
-  sequence: number;
-  url: string;
-  body: string;
-  attempts: number;
-  next_attempt_at: number;
-  /** W3C traceparent of the work that wrote the callback (null outside a trace). */
+  /**
+   * W3C traceparent of the command that last acted on the session: what Skaha's callbacks and the
+   * watcher later report about it joins that trace (null outside a trace).
+   */
   traceparent: string | null;
 }
 
-export interface Tables {
+export interface Tables extends OutboxTables {
   commands: CommandsTable;
   sessions: SessionsTable;
-  outbox: OutboxTable;
 }
 
 export type SessionRow = Selectable<SessionsTable>;
@@ -117,22 +110,12 @@ export async function openStore(path: string): Promise<Db> {
     .addColumn('delete_requested_at', 'integer')
     .addColumn('updated_at', 'integer', (c) => c.notNull())
     .execute();
+  // Added after sites had the table: one path for new and existing files.
+  const sessions = await sql<{ name: string }>`PRAGMA table_info(sessions)`.execute(db);
+  if (!sessions.rows.some((column) => column.name === 'traceparent'))
+    await sql`ALTER TABLE sessions ADD COLUMN traceparent TEXT`.execute(db);
   await db.schema.createIndex('sessions_step').ifNotExists().on('sessions').column('step_id').execute();
   await db.schema.createIndex('sessions_session').ifNotExists().on('sessions').column('session_id').execute();
-  await db.schema
-    .createTable('outbox')
-    .ifNotExists()
-    .addColumn('event_id', 'text', (c) => c.primaryKey())
-    .addColumn('component_uuid', 'text', (c) => c.notNull())
-    .addColumn('sequence', 'integer', (c) => c.notNull())
-    .addColumn('url', 'text', (c) => c.notNull())
-    .addColumn('body', 'text', (c) => c.notNull())
-    .addColumn('attempts', 'integer', (c) => c.notNull())
-    .addColumn('next_attempt_at', 'integer', (c) => c.notNull())
-    .execute();
-  // Added after sites had the table: one path for new and existing files.
-  const outbox = await sql<{ name: string }>`PRAGMA table_info(outbox)`.execute(db);
-  if (!outbox.rows.some((column) => column.name === 'traceparent'))
-    await sql`ALTER TABLE outbox ADD COLUMN traceparent TEXT`.execute(db);
+  await migrateOutbox(db);
   return db;
 }
