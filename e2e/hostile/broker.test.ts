@@ -18,6 +18,8 @@ import {
   kinds,
   mutated,
   PROPERTY_TIMEOUT,
+  SHAPE_REGRESSIONS,
+  problemsOf,
   send,
   settings,
   signedWith,
@@ -172,16 +174,27 @@ describe('the broker REST API', () => {
                 body: sent.body,
               });
               expectHandled(answer, `POST ${path} ${String(sent.body).slice(0, 200)}`);
+              const regression = SHAPE_REGRESSIONS.find((known) => known.body === sent.body);
+              if (regression) {
+                expect(answer.status, answer.text).toBe(400);
+                expect(
+                  problemsOf(answer.body, answer.text).map((problem) => problem.path),
+                  answer.text,
+                ).toContain(regression.path);
+              }
             },
           ),
           {
             ...settings,
-            examples: CLASSIC_ATTACKS.map((attack) => [
-              '/direct',
-              attack,
-              'application/json',
-              'Bearer dev:alice',
-            ]),
+            examples: [
+              ...CLASSIC_ATTACKS.map((attack) => ['/direct', attack, 'application/json', 'Bearer dev:alice']),
+              ...SHAPE_REGRESSIONS.map(({ contentType, body }) => [
+                '/requests',
+                { contentType, body },
+                'application/yaml',
+                'Bearer dev:bob',
+              ]),
+            ] as [string, { contentType: string; body: string | Buffer }, string, string][],
           },
         ),
       );

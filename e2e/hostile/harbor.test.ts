@@ -1,7 +1,8 @@
 /**
  * The Harbor worker under hostile input, over real HTTP: the broker's commands (`POST /commands`),
- * Harbor's webhooks (`POST /webhooks/harbor`), the broker's estimates (`POST /estimates`) and the
- * Skaha worker's `GET /images/local`, each with `RUNS` generated requests.
+ * Harbor's webhooks (`POST /webhooks/harbor`), the broker's estimates (`POST /estimates`), the
+ * Skaha worker's `GET /images/local` and the subgraph (`/graphql`), each with `RUNS` generated
+ * requests; and replayed commands, which must copy an image once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -10,19 +11,27 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { signIdentity } from '@srcnet/service-kit';
 import { startHarborEmulator, type HarborEmulator } from '../../subgraphs/harbor/emulator/index.ts';
 import { loadConfig } from '../../subgraphs/harbor/src/config.ts';
 import { startHarborWorker, type RunningHarborWorker } from '../../subgraphs/harbor/src/worker.ts';
 import {
   CLASSIC_ATTACKS,
   PROPERTY_TIMEOUT,
+  REPLAY_RUNS,
+  assertGraphQL,
   body,
   callbackSink,
+  eventually,
   expectHandled,
   expectHealthy,
   mutated,
+  replayCommand,
+  replays,
+  representations,
   send,
   settings,
+  signedCommand,
   signedWith,
   signing,
   stopwatch,
@@ -31,6 +40,7 @@ import {
 
 const SECRET = 'hostile-callback-secret';
 const WEBHOOK_SECRET = 'hostile-harbor-webhook-secret';
+const GATEWAY_SECRET = 'hostile-gateway-secret';
 const DOCKER =
   'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/executable/docker-container.yaml';
 let dir: string;
@@ -65,7 +75,7 @@ beforeAll(async () => {
       CALLBACK_SECRET: SECRET,
       HARBOR_WEBHOOK_SECRET: WEBHOOK_SECRET,
       AUTH_MODE: 'jwt',
-      GATEWAY_SECRET: 'hostile-gateway-secret',
+      GATEWAY_SECRET,
     }),
     { logger: pino({ level: 'silent' }) },
   );
@@ -84,12 +94,15 @@ afterEach(async () => {
   await expectHealthy(url);
 });
 
-function command() {
-  const stepId = randomUUID();
-  const uuid = randomUUID();
+function command(
+  copied = image,
+  action = 'prepare',
+  stepId: string = randomUUID(),
+  uuid: string = randomUUID(),
+) {
   return {
-    commandId: `${stepId}:${uuid}:prepare`,
-    action: 'prepare',
+    commandId: `${stepId}:${uuid}:${action}`,
+    action,
     stepId,
     owner: 'alice',
     component: { role: 'executable', uuid, kind: DOCKER },
@@ -98,7 +111,7 @@ function command() {
       executable: {
         kind: DOCKER,
         meta: { uuid },
-        image: { locations: [image.location], digest: image.digest },
+        image: { locations: [copied.location], digest: copied.digest },
       },
     },
     callbackUrl: sink.url,
@@ -125,7 +138,72 @@ const references = () =>
     fc.stringMatching(/^[a-z0-9._/-]{1,40}$/).map((path) => `${new URL(source.url).host}/${path}`),
   );
 
+/** An image only the source registry has, so that preparing it makes a copy. */
+let images = 0;
+function freshImage() {
+  const name = `ivoa/replayed-${++images}:1.0`;
+  return {
+    location: `${new URL(source.url).host}/${name}`,
+    digest: source.addLocalImage({ image: name, size: 64 * 1024, layers: 1 }).digest,
+  };
+}
+
 describe('the Harbor worker', () => {
+  it(
+    'a replayed command copies its image once, however and whenever it comes again',
+    { timeout: PROPERTY_TIMEOUT },
+    async () => {
+      /** Copies Harbor made: replication executions and proxy-cache pulls. */
+      const copies = () => {
+        const { replication, proxyCache } = harbor.stats();
+        return Object.values(replication.executions).reduce((sum, n) => sum + (n ?? 0), 0) + proxyCache.pulls;
+      };
+      const done = async (commandId: string) =>
+        (
+          await worker.db
+            .selectFrom('commands')
+            .select('done')
+            .where('command_id', '=', commandId)
+            .executeTakeFirst()
+        )?.done === 1;
+      await clock.time('POST /commands replayed', () =>
+        fc.assert(
+          fc.asyncProperty(replays, async (plan) => {
+            const before = copies();
+            const main = command(freshImage());
+            const sent = [main.commandId];
+            let prepares = 1;
+            let others = 0;
+            const other = async (next: ReturnType<typeof command>) => {
+              sent.push(next.commandId);
+              expect((await send(url, signedCommand(SECRET, next))).status).toBe(202);
+            };
+            await replayCommand({
+              url,
+              secret: SECRET,
+              command: main,
+              plan,
+              done,
+              async other() {
+                // Another step's image, or the release of this one: neither may copy this image again.
+                if (others++ % 2 === 1)
+                  return other(command(image, 'release', main.stepId, main.component.uuid));
+                prepares++;
+                return other(command(freshImage()));
+              },
+            });
+            for (const commandId of sent)
+              await eventually(`command ${commandId} done`, async () =>
+                (await done(commandId)) ? true : undefined,
+              );
+            expect(copies() - before, JSON.stringify(plan)).toBe(prepares);
+          }),
+          { ...settings, numRuns: REPLAY_RUNS },
+        ),
+      );
+    },
+  );
+
   it(
     'POST /commands answers every command with a 202 or a 4xx that says why',
     { timeout: PROPERTY_TIMEOUT },
@@ -246,6 +324,8 @@ describe('the Harbor worker', () => {
             );
             if (auth !== `Bearer ${WEBHOOK_SECRET}`)
               expect(answer.status, answer.text).toBeGreaterThanOrEqual(400);
+            // Authorized but malformed is the body's fault (400; 413, 415 for its size and type), never 401.
+            else if (answer.status >= 400) expect([400, 413, 415], answer.text).toContain(answer.status);
           }),
           { ...settings, examples: CLASSIC_ATTACKS.map((attack) => [attack, `Bearer ${WEBHOOK_SECRET}`]) },
         ),
@@ -261,7 +341,14 @@ describe('the Harbor worker', () => {
         fc
           .record({
             locations: fc.array(references(), { maxLength: 3 }),
-            digest: fc.option(fc.string({ maxLength: 80 }), { nil: undefined }),
+            digest: fc.option(
+              // Strings in a digest's place once reached Harbor as an artifact reference: a 500.
+              fc.oneof(
+                fc.string({ maxLength: 80 }),
+                fc.constantFrom('sha256:zz', `sha256:${'0'.repeat(64)}/x`),
+              ),
+              { nil: undefined },
+            ),
           })
           .map((spec) => ({ image: spec })),
         mutated({ image: { locations: [image.location], digest: image.digest } }, [
@@ -329,6 +416,51 @@ describe('the Harbor worker', () => {
           settings,
         ),
       );
+    },
+  );
+
+  it(
+    '/graphql answers every operation without a 5xx, and every error has a message',
+    { timeout: PROPERTY_TIMEOUT },
+    async () => {
+      const operations = fc.oneof(
+        fc.record({
+          query: fc.constant(
+            'query ($r: [_Any!]!) { _entities(representations: $r) { ... on ExecutionStep { id image { reference digest sizeBytes availableLocally localReference copyState bytesDone } } } }',
+          ),
+          variables: fc.oneof(
+            representations.map((r) => ({ r })),
+            wrongValue.map((r) => ({ r })),
+            fc.jsonValue({ maxDepth: 3 }),
+          ),
+        }),
+        fc.record({
+          query: fc.constant(
+            'query ($r: String!, $d: String) { containerImage(reference: $r, digest: $d) { reference digest sizeBytes availableLocally estimatedCopySeconds message } }',
+          ),
+          // Only references to the emulated registries, and values that are not strings: no lookup leaves the machine.
+          variables: fc.record(
+            {
+              r: fc.oneof(
+                references(),
+                wrongValue.filter((value) => typeof value !== 'string'),
+              ),
+              d: fc.oneof(fc.constant(image.digest), fc.string({ maxLength: 80 }), wrongValue),
+            },
+            { requiredKeys: [] },
+          ),
+        }),
+      );
+      const callers = fc.constantFrom<Record<string, string>>(
+        signIdentity(GATEWAY_SECRET, { user: 'alice', roles: [] }),
+        signIdentity(GATEWAY_SECRET, { user: 'root', roles: ['admin'] }),
+        signIdentity(`${GATEWAY_SECRET}-not`, { user: 'alice', roles: [] }),
+        signIdentity(GATEWAY_SECRET, { user: 'alice', roles: [] }, Date.now() - 3600_000),
+        {},
+        { authorization: 'Bearer dev:alice' },
+        { 'x-srcnet-identity': 'e30', 'x-srcnet-identity-signature': 'x' },
+      );
+      await clock.time('/graphql', () => assertGraphQL(url, { operations, field: '__typename', callers }));
     },
   );
 });

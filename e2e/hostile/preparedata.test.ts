@@ -1,7 +1,8 @@
 /**
  * The prepareData worker under hostile input, over real HTTP: the broker's commands
- * (`POST /commands`) and prepareData's notifications (`POST /notifications/preparedata`), each
- * with `RUNS` generated requests.
+ * (`POST /commands`), prepareData's notifications (`POST /notifications/preparedata`) and the
+ * subgraph (`/graphql`), each with `RUNS` generated requests; and replayed commands, which must
+ * submit one staging job only.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -24,17 +25,25 @@ import { WORLD, waitFor } from '../../subgraphs/preparedata/test/stack.ts';
 import {
   CLASSIC_ATTACKS,
   PROPERTY_TIMEOUT,
+  REPLAY_RUNS,
+  assertGraphQL,
   badIso,
   body,
   callbackSink,
+  eventually,
   expectHandled,
   expectHealthy,
   mutated,
+  replayCommand,
+  replays,
+  representations,
   send,
   settings,
+  signedCommand,
   signedWith,
   signing,
   stopwatch,
+  wrongValue,
   type Answer,
 } from './support.ts';
 
@@ -77,9 +86,7 @@ afterEach(async () => {
 });
 
 /** A data component's prepare: one small DID staged into the test area. */
-function command(action = 'prepare') {
-  const stepId = randomUUID();
-  const uuid = randomUUID();
+function command(action = 'prepare', stepId = randomUUID(), uuid = randomUUID()) {
   return {
     commandId: `${stepId}:${uuid}:${action}`,
     action,
@@ -125,7 +132,67 @@ const COMMAND_PATHS = [
 /** prepareData's 503 for a job it has not recorded yet is the contract: it makes prepareData resend. */
 const notYetKnown = (answer: Answer) => answer.status === 503 && /job .* is not known yet/.test(answer.text);
 
+/** Steps of alice's with staged data, for the subgraph's mutation. */
+const stagedSteps: string[] = [];
+
 describe('the prepareData worker', () => {
+  it(
+    'a replayed command submits its staging job once, however and whenever it comes again',
+    { timeout: PROPERTY_TIMEOUT },
+    async () => {
+      const submits = () => emulator.stats().requests.byOperation.submit ?? 0;
+      const done = async (commandId: string) =>
+        (
+          await worker.db
+            .selectFrom('commands')
+            .select('done')
+            .where('command_id', '=', commandId)
+            .executeTakeFirst()
+        )?.done === 1;
+      await clock.time('POST /commands replayed', () =>
+        fc.assert(
+          fc.asyncProperty(replays, async (plan) => {
+            const before = submits();
+            const main = command();
+            const sent = [main.commandId];
+            let prepares = 1;
+            let others = 0;
+            const other = async (next: ReturnType<typeof command>) => {
+              sent.push(next.commandId);
+              expect((await send(url, signedCommand(SECRET, next))).status).toBe(202);
+            };
+            await replayCommand({
+              url,
+              secret: SECRET,
+              command: main,
+              plan,
+              done,
+              async other() {
+                // Another step's prepare, or the release of this one: neither may submit this job again.
+                if (others++ % 2 === 1) return other(command('release', main.stepId, main.component.uuid));
+                prepares++;
+                return other(command());
+              },
+            });
+            for (const commandId of sent)
+              await eventually(`command ${commandId} done`, async () =>
+                (await done(commandId)) ? true : undefined,
+              );
+            expect(submits() - before, JSON.stringify(plan)).toBe(prepares);
+            const { job_id: jobId } = await worker.db
+              .selectFrom('components')
+              .select('job_id')
+              .where('component_uuid', '=', main.component.uuid)
+              .executeTakeFirstOrThrow();
+            expect(emulator.stats().requests.byJob[jobId!]?.submit).toBe(1);
+            stagedSteps.push(main.stepId);
+          }),
+          { ...settings, numRuns: REPLAY_RUNS },
+        ),
+      );
+    },
+  );
+
   it(
     'POST /commands answers every command with a 202 or a 4xx that says why',
     { timeout: PROPERTY_TIMEOUT },
@@ -249,6 +316,9 @@ describe('the prepareData worker', () => {
               notYetKnown,
             );
             if (how !== 'valid') expect(answer.status, answer.text).toBeGreaterThanOrEqual(400);
+            // Signed but malformed is the body's fault (400; 413, 415 for its size and type), never 401.
+            else if (answer.status >= 400 && answer.status < 500)
+              expect([400, 413, 415], answer.text).toContain(answer.status);
           }),
           {
             ...settings,
@@ -256,6 +326,49 @@ describe('the prepareData worker', () => {
           },
         ),
       );
+    },
+  );
+
+  it(
+    '/graphql answers every operation without a 5xx, and every error has a message',
+    { timeout: PROPERTY_TIMEOUT },
+    async () => {
+      const operations = fc.oneof(
+        fc.record({
+          query: fc.constant(
+            'query ($r: [_Any!]!) { _entities(representations: $r) { ... on ExecutionStep { id dataStaging { resourceUuid state bytesDone bytesTotal fraction rate estimatedSecondsLeft expiresAt updatedAt } } } }',
+          ),
+          variables: fc.oneof(
+            representations.map((r) => ({ r })),
+            fc
+              .constantFrom(randomUUID(), ...stagedSteps)
+              .map((id) => ({ r: [{ __typename: 'ExecutionStep', id }] })),
+            wrongValue.map((r) => ({ r })),
+            fc.jsonValue({ maxDepth: 3 }),
+          ),
+        }),
+        fc.record({
+          query: fc.constant(
+            'mutation ($r: ID!, $s: Int!) { extendDataLifetime(stepId: $r, seconds: $s) { state expiresAt lifetimeSeconds } }',
+          ),
+          variables: fc.oneof(
+            fc.record({
+              r: fc.oneof(fc.constantFrom(randomUUID(), ...stagedSteps), fc.uuid(), wrongValue),
+              s: fc.oneof(fc.integer({ min: -10, max: 3600 }), wrongValue),
+            }),
+            fc.jsonValue({ maxDepth: 3 }),
+          ),
+        }),
+      );
+      const callers = fc.constantFrom<Record<string, string>>(
+        { authorization: 'Bearer dev:alice' },
+        { authorization: 'Bearer dev:bob' },
+        {},
+        { authorization: 'Bearer' },
+        { authorization: `Bearer dev:${'u'.repeat(5000)}` },
+        { 'x-srcnet-identity': 'e30', 'x-srcnet-identity-signature': 'x' },
+      );
+      await clock.time('/graphql', () => assertGraphQL(url, { operations, field: '__typename', callers }));
     },
   );
 });

@@ -2,6 +2,7 @@
  * Generators of malformed and hostile requests, and the properties every service must hold
  * against them: never a 5xx, never a crash, and every rejection says what is wrong.
  */
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -467,8 +468,38 @@ export function stopwatch(service: string) {
   };
 }
 
+/**
+ * IVOA requests that are valid but for one component of the wrong shape: items of `data` or
+ * `storage` that are not objects, an `executable` or `compute` that is not one. Ajv skips its
+ * `discriminator` keyword for a value that is not an object, so these once passed validation and
+ * were a 500 in the broker; each is now a 400 naming `path`.
+ */
+export const SHAPE_REGRESSIONS: { contentType: string; body: string; path: string }[] = (
+  [
+    [{ data: [null, 'x'] }, '/data/0'],
+    [{ data: ['ivo://x'] }, '/data/0'],
+    [{ storage: ['x', null] }, '/storage/0'],
+    [{ executable: 'docker' }, '/executable'],
+    [{ executable: [] }, '/executable'],
+    [{ compute: 5 }, '/compute'],
+    [{ compute: null }, '/compute'],
+  ] as const
+).map(([change, path]) => ({
+  contentType: 'application/json',
+  body: JSON.stringify({
+    executable: {
+      kind: `${KIND}executable/docker-container.yaml`,
+      image: { locations: ['ghcr.io/ivoa/hello:1.0'], digest: `sha256:${'b'.repeat(64)}` },
+    },
+    schedule: { requested: { duration: 'PT10M' } },
+    ...change,
+  }),
+  path,
+}));
+
 /** Bodies every property tries first, whatever the seed: the classic attacks, one of each. */
 export const CLASSIC_ATTACKS: { contentType: string; body: string | Buffer }[] = [
+  ...SHAPE_REGRESSIONS.map(({ contentType, body }) => ({ contentType, body })),
   { contentType: 'application/json', body: deepJson(10_000, '{"a":') },
   { contentType: 'application/json', body: deepJson(10_000, '[') },
   { contentType: 'application/json', body: JSON.stringify({ filler: 'x'.repeat(1024 * 1024) }) },
@@ -480,3 +511,223 @@ export const CLASSIC_ATTACKS: { contentType: string; body: string | Buffer }[] =
   { contentType: 'application/yaml', body: '['.repeat(10_000) + ']'.repeat(10_000) },
   { contentType: '', body: deepJson(10_000, '{"a":') },
 ];
+
+// ---- GraphQL ----------------------------------------------------------------------------------
+
+/** `_entities` representations: of the entity, of no entity, without or with a bad key, not objects. */
+export const representations = fc.array(
+  fc.oneof(
+    fc.record(
+      {
+        __typename: fc.constantFrom('ExecutionStep', 'OfferSet', 'Query', 'String', 'Nope', '', '_Entity'),
+        id: fc.oneof(fc.uuid(), wrongValue),
+      },
+      { requiredKeys: [] },
+    ),
+    wrongValue,
+  ),
+  { maxLength: 5 },
+);
+
+/**
+ * GraphQL documents that are hostile to any subgraph: deep selections and input values, many
+ * aliases of `field` (a cheap selection on the subgraph's Query), directives and variables by the
+ * thousand, bad `_entities` representations, and text that is not GraphQL.
+ */
+export function hostileDocuments(field: string): fc.Arbitrary<string> {
+  return fc.oneof(
+    depth.map((n) => `{ ${'a { '.repeat(n)} b ${'} '.repeat(n)}}`),
+    depth.map(
+      (n) =>
+        `{ _entities(representations: [{__typename: "ExecutionStep", id: "x"}]) { ${'... on ExecutionStep { '.repeat(n)} id ${'} '.repeat(n)}} }`,
+    ),
+    depth.map((n) => `query { ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(' ')} }`),
+    depth.map((n) => `{ __typename ${'@include(if: true) '.repeat(n)} }`),
+    depth.map(
+      (n) => `query (${Array.from({ length: n }, (_, i) => `$v${i}: Int`).join(', ')}) { __typename }`,
+    ),
+    depth.map((n) => `{ ${'__typename '.repeat(n)} }`),
+    depth.map((n) => `{ _entities(representations: ${'['.repeat(n)}1${']'.repeat(n)}) { __typename } }`),
+    fc.constantFrom(
+      '{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name } } } } } } } }',
+      '{ _service { sdl } }',
+      '{ _entities(representations: [{__typename: "ExecutionStep", id: {}}]) { __typename } }',
+      '{ _entities(representations: [{__typename: "Nope"}]) { __typename } }',
+      '{ _entities(representations: [{__typename: "ExecutionStep"}]) { __typename } }',
+      '{ _entities(representations: [{__typename: "ExecutionStep", id: 5}, 7, null]) { __typename } }',
+      '{ _entities(representations: [{__typename: "String", id: "x"}]) { __typename } }',
+      '{ _entities(representations: [{__typename: "Query", id: "x"}]) { __typename } }',
+      '{ _entities(representations: [{__typename: "_Entity", id: "x"}]) { __typename } }',
+      '{ _entities(representations: []) { __typename } }',
+      'query A { __typename } query A { __typename }',
+      'fragment F on Query { ...F } { ...F }',
+      'subscription { executionStepChanged { id } }',
+      'mutation { nope }',
+      '',
+      '{',
+    ),
+    fc.string({ maxLength: 200 }),
+  );
+}
+
+/**
+ * A subgraph's `/graphql` under hostile input, POST and GET: `operations` are its own operations
+ * with generated variables, `field` a cheap selection to alias. No 5xx, and every error has a
+ * message that is not the mask of a crash.
+ */
+export async function assertGraphQL(
+  baseUrl: string,
+  options: {
+    operations: fc.Arbitrary<{ query: string; variables: unknown }>;
+    field: string;
+    callers: fc.Arbitrary<Record<string, string>>;
+  },
+) {
+  const documents = hostileDocuments(options.field);
+  const envelope = fc.oneof(
+    { weight: 4, arbitrary: options.operations.map((operation) => JSON.stringify(operation)) },
+    { weight: 3, arbitrary: documents.map((query) => JSON.stringify({ query })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .record({
+          query: wrongValue,
+          variables: wrongValue,
+          operationName: wrongValue,
+          extensions: wrongValue,
+        })
+        .map((e) => JSON.stringify(e)),
+    },
+  );
+  const post = fc.tuple(body(fc.constant(null)), envelope, fc.boolean()).map(([raw, text, useRaw]) => ({
+    method: 'POST',
+    path: '/graphql',
+    contentType: useRaw ? raw.contentType : 'application/json',
+    body: useRaw ? raw.body : text,
+  }));
+  const get = fc
+    .tuple(
+      fc.oneof(
+        documents,
+        options.operations.map((o) => o.query),
+      ),
+      fc.option(fc.string({ maxLength: 50 })),
+    )
+    .map(([query, variables]) => {
+      const params = new URLSearchParams({ query: query.slice(0, 6000) });
+      if (variables !== null) params.set('variables', variables);
+      return { method: 'GET', path: `/graphql?${params}`, contentType: '', body: undefined };
+    });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof({ weight: 3, arbitrary: post }, { weight: 1, arbitrary: get }),
+      options.callers,
+      async (request, caller) => {
+        const answer = await send(baseUrl, {
+          method: request.method,
+          path: request.path,
+          headers: {
+            accept: 'application/graphql-response+json, application/json',
+            ...(request.contentType ? { 'content-type': request.contentType } : {}),
+            ...caller,
+          },
+          ...(request.body === undefined ? {} : { body: request.body }),
+        });
+        const context = `${request.method} ${request.path.slice(0, 200)} ${String(request.body ?? '').slice(0, 300)}`;
+        expectHandled(answer, context);
+        const errors = (answer.body as { errors?: { message?: string }[] } | undefined)?.errors ?? [];
+        for (const error of errors) {
+          expect(error.message?.trim(), context).toBeTruthy();
+          // "Unexpected error." is what a masked crash looks like: a bug, not an answer.
+          expect(error.message, context).not.toBe('Unexpected error.');
+        }
+      },
+    ),
+    {
+      ...settings,
+      examples: CLASSIC_ATTACKS.map((attack) => [
+        { method: 'POST', path: '/graphql', contentType: attack.contentType, body: attack.body },
+        {},
+      ]),
+    },
+  );
+}
+
+// ---- replayed commands ------------------------------------------------------------------------
+
+/** Runs of the replay properties: each run makes real backend work, so fewer than `RUNS`. */
+export const REPLAY_RUNS = Math.max(10, RUNS / 20);
+
+/**
+ * What follows a signed command: the same request again (`same`), the same body signed afresh as
+ * a resending broker would (`resigned`), the same request once the worker has finished the
+ * command (`later`), or another command in between (`other`, which each worker picks).
+ */
+export type Replay = 'same' | 'resigned' | 'later' | 'other';
+
+export const replays = fc.record({
+  /** Whether the first copy races the original. */
+  concurrent: fc.boolean(),
+  then: fc.array(fc.constantFrom<Replay>('same', 'resigned', 'later', 'other'), {
+    minLength: 1,
+    maxLength: 5,
+  }),
+});
+
+/** Polls `probe` until it gives a value. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}
+
+/** A valid command signed as the broker signs it. */
+export function signedCommand(secret: string, command: { commandId: string }): HostileRequest {
+  const text = JSON.stringify(command);
+  return {
+    method: 'POST',
+    path: '/commands',
+    headers: signedHeaders(secret, text, randomUUID()),
+    body: text,
+  };
+}
+
+/**
+ * Sends `command`, then replays it as `plan` says; every copy must be answered 202 for that
+ * command. `other` sends another command; `done` says whether the worker finished one.
+ */
+export async function replayCommand(options: {
+  url: string;
+  secret: string;
+  command: { commandId: string };
+  plan: { concurrent: boolean; then: readonly Replay[] };
+  other(): Promise<void>;
+  done(commandId: string): Promise<boolean>;
+}) {
+  const { url, secret, command } = options;
+  const original = signedCommand(secret, command);
+  const accepted = (answer: Answer, how: string) => {
+    expectHandled(answer, `${how} ${String(original.body).slice(0, 200)}`);
+    expect(answer.status, `${how}: ${answer.text}`).toBe(202);
+    expect((answer.body as { accepted?: unknown }).accepted, how).toBe(command.commandId);
+  };
+  const first = options.plan.concurrent
+    ? await Promise.all([send(url, original), send(url, original)])
+    : [await send(url, original)];
+  first.forEach((answer) => accepted(answer, 'original'));
+  for (const step of options.plan.then) {
+    if (step === 'other') await options.other();
+    else if (step === 'resigned') accepted(await send(url, signedCommand(secret, command)), step);
+    else {
+      if (step === 'later')
+        await eventually(`command ${command.commandId} done`, async () =>
+          (await options.done(command.commandId)) ? true : undefined,
+        );
+      accepted(await send(url, original), step);
+    }
+  }
+}

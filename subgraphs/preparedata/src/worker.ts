@@ -150,7 +150,7 @@ export async function startPrepareDataWorker(
     const read = readStageCallback(config.prepareDataCallbackSecret, request.headers, rawBody(request));
     if (!read.ok) {
       notifications.inc({ outcome: 'refused' });
-      return reply.code(401).send({ error: read.reason });
+      return reply.code(read.malformed ? 400 : 401).send({ error: read.reason });
     }
     // A job not recorded yet (its submit answer still on its way): 503, so that prepareData retries.
     if (!(await stager().notified(read.event))) {

@@ -6,4 +6,5 @@ export * from './pubsub/pubsub.ts';
 export * from './config/env.ts';
 export * from './documents/nesting.ts';
 export * from './random/random.ts';
+export * from './graphql/limits.ts';
 export * from './tracing/index.ts';

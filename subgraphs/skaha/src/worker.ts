@@ -137,7 +137,10 @@ export async function startSkahaWorker(
     const reading = readSessionCallback(config.skahaCallbackSecret, request.headers, rawBody(request));
     if (!reading.ok) {
       metrics.skahaCallbacks.inc({ outcome: 'rejected' });
-      return reply.code(401).type('text/plain').send(reading.reason);
+      return reply
+        .code(reading.malformed ? 400 : 401)
+        .type('text/plain')
+        .send(reading.reason);
     }
     const event = reading.event;
     // A new Skaha process may have lost events: one listing catches up on all sessions.

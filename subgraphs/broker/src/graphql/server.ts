@@ -6,14 +6,15 @@ import { createYoga } from 'graphql-yoga';
 import { brokerSubgraphSdl } from '@srcnet/execution-step-schema';
 import {
   AuthenticationError,
+  checkRepresentations,
   identityOf,
+  useDocumentLimits,
   type Identity,
   type IdentityOptions,
   type StepPubSub,
 } from '@srcnet/service-kit';
 import type { Broker } from '../steps/service.ts';
 import type { BrokerContext } from './context.ts';
-import { checkRepresentations, useDocumentLimits } from './limits.ts';
 import { resolvers } from './resolvers.ts';
 
 /** The broker subgraph at /graphql: queries, mutations and SSE subscriptions, for the gateway. */

@@ -10,8 +10,10 @@ import { GraphQLError, GraphQLScalarType, Kind, parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import {
   AuthenticationError,
+  checkRepresentations,
   identityOf,
   isAdmin,
+  useDocumentLimits,
   type Identity,
   type IdentityOptions,
 } from '@srcnet/service-kit';
@@ -113,11 +115,13 @@ export function registerGraphQL(
   options: { db: Db; status: ImageStatusService; identity: IdentityOptions },
 ): void {
   const schema = buildSubgraphSchema({ typeDefs: parse(SDL), resolvers: resolvers as never });
+  checkRepresentations(schema);
   const yoga = createYoga<{ req: FastifyRequest; reply: FastifyReply }, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     logging: false,
     maskedErrors: true,
+    plugins: [useDocumentLimits()],
     context: ({ req }) => ({
       identity: callerOf(req, options.identity),
       imagesByStep: new DataLoader(async (stepIds: readonly string[]) => {

@@ -13,6 +13,7 @@ import type { ImageReference, RegistryApi } from '../registry/index.ts';
 import {
   canonicalRegistry,
   ImageReferenceError,
+  isDigest,
   parseImageReference,
   RegistryClient,
   registryBaseUrl,
@@ -106,6 +107,13 @@ export class ImageLocator {
       }
     }
     const expected = spec.digest;
+    // Harbor takes any artifact reference as a tag or a digest and refuses one that is neither.
+    if (expected !== undefined && !isDigest(expected))
+      return {
+        kind: 'unavailable',
+        reference: first,
+        message: `image.digest ${JSON.stringify(expected.slice(0, 100))} is not a content digest (sha256:<64 hex digits>)`,
+      };
     for (const { location, ref } of refs) {
       if (expected && ref.digest && ref.digest !== expected)
         return {

@@ -3,7 +3,9 @@ import type { PrepareDataApiMapping } from './mapping.ts';
 import { DEFAULT_PREPAREDATA_MAPPING } from './mapping.ts';
 import type { StageCallbackEvent } from './types.ts';
 
-export type StageCallbackResult = { ok: true; event: StageCallbackEvent } | { ok: false; reason: string };
+/** A failed reading is `malformed` when the signature held and the body is wrong (a 400, not a 401). */
+export type StageCallbackResult =
+  { ok: true; event: StageCallbackEvent } | { ok: false; reason: string; malformed?: true };
 
 export interface ReadCallbackOptions {
   mapping?: PrepareDataApiMapping;
@@ -29,12 +31,17 @@ export function readStageCallback(
   try {
     event = mapping.decodeCallback(JSON.parse(rawBody), mapping);
   } catch (error) {
-    return { ok: false, reason: `callback body is not a stage event: ${(error as Error).message}` };
+    return {
+      ok: false,
+      reason: `callback body is not a stage event: ${(error as Error).message}`,
+      malformed: true,
+    };
   }
   if (event.eventId !== verified.eventId)
     return {
       ok: false,
       reason: `event id header ${verified.eventId} does not match body event_id ${event.eventId}`,
+      malformed: true,
     };
   return { ok: true, event };
 }

@@ -13,8 +13,10 @@ import { createYoga } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import {
   AuthenticationError,
+  checkRepresentations,
   identityOf,
   isAdmin,
+  useDocumentLimits,
   type Identity,
   type IdentityOptions,
 } from '@srcnet/service-kit';
@@ -167,11 +169,13 @@ export function registerGraphQL(app: FastifyInstance, options: Deps & { identity
   };
 
   const schema = buildSubgraphSchema({ typeDefs: parse(SDL), resolvers: resolvers as never });
+  checkRepresentations(schema);
   const yoga = createYoga<{ req: FastifyRequest; reply: FastifyReply }, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     logging: false,
     maskedErrors: true,
+    plugins: [useDocumentLimits()],
     context: ({ req }) => ({
       identity: callerOf(req, options.identity),
       listing: new DataLoader(async (keys: readonly 'all'[]) => {

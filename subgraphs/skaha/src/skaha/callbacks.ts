@@ -2,7 +2,9 @@ import { nestingProblem, verify } from '@srcnet/service-kit';
 import { normaliseStatus } from './status.ts';
 import type { SessionCallback, SessionCallbackJson } from './types.ts';
 
-export type CallbackReading = { ok: true; event: SessionCallback } | { ok: false; reason: string };
+/** A failed reading is `malformed` when the signature held and the body is wrong (a 400, not a 401). */
+export type CallbackReading =
+  { ok: true; event: SessionCallback } | { ok: false; reason: string; malformed?: true };
 
 /**
  * Checks a callback of the Skaha callback extension (signature, replay window, shape) and
@@ -21,14 +23,14 @@ export function readSessionCallback(
   try {
     json = JSON.parse(body) as SessionCallbackJson;
   } catch {
-    return { ok: false, reason: 'the body is not JSON' };
+    return { ok: false, reason: 'the body is not JSON', malformed: true };
   }
   const tooDeep = nestingProblem(json);
-  if (tooDeep) return { ok: false, reason: `${tooDeep.path}: ${tooDeep.message}` };
+  if (tooDeep) return { ok: false, reason: `${tooDeep.path}: ${tooDeep.message}`, malformed: true };
   const problem = shapeProblem(json);
-  if (problem) return { ok: false, reason: problem };
+  if (problem) return { ok: false, reason: problem, malformed: true };
   if (json.eventId !== checked.eventId)
-    return { ok: false, reason: 'eventId differs from the event id header' };
+    return { ok: false, reason: 'eventId differs from the event id header', malformed: true };
   const { session, ...rest } = json;
   const event: SessionCallback = { ...rest, status: normaliseStatus(json.status), rawStatus: json.status };
   if (session)

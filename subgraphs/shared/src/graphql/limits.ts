@@ -1,11 +1,11 @@
-import { GraphQLError, Lexer, Source, TokenKind, isObjectType, type GraphQLSchema } from 'graphql';
+import { GraphQLError, Lexer, Source, TokenKind, isUnionType, type GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 /**
- * What one GraphQL document sent to the subgraph may be. The gateway enforces the product's
- * query limits (depth, aliases, cost); these are wider and only keep a document sent straight to
- * the subgraph from exhausting the parser's stack or the CPU: graphql-js parses recursively, so
- * a few thousand nested braces overflow the stack, which would otherwise be a 500.
+ * What one GraphQL document sent to a subgraph may be. The gateway enforces the product's query
+ * limits (depth, aliases, cost); these are wider and only keep a document sent straight to a
+ * subgraph from exhausting the parser's stack or the CPU: graphql-js parses recursively, so a few
+ * thousand nested braces overflow the stack, which would otherwise be a 500.
  */
 export const DOCUMENT_LIMITS = { maxTokens: 20_000, maxNesting: 64 };
 
@@ -35,6 +35,7 @@ export function checkDocumentLimits(source: string, limits = DOCUMENT_LIMITS): v
   }
 }
 
+/** The yoga plugin every subgraph runs: document limits, and a 400 for GET variables that are not JSON. */
 export function useDocumentLimits(limits = DOCUMENT_LIMITS): Plugin {
   return {
     // Yoga reads the `variables` and `extensions` of a GET with JSON.parse and answers a 500 when
@@ -60,23 +61,23 @@ export function useDocumentLimits(limits = DOCUMENT_LIMITS): Plugin {
 }
 
 /**
- * Refuses `_entities` representations of no known entity type, or without their key, with a
- * message: Apollo's resolver and DataLoader throw plain Errors for them, which yoga masks as
- * "Unexpected error.".
+ * Refuses `_entities` representations of no entity type of the subgraph, or without their key,
+ * with a message: Apollo's resolver and DataLoader throw plain Errors for them, which yoga masks
+ * as "Unexpected error.". Every entity of the project is keyed by its id.
  */
 export function checkRepresentations(schema: GraphQLSchema): void {
   const field = schema.getQueryType()?.getFields()['_entities'];
   const resolve = field?.resolve;
-  if (!field || !resolve) return;
+  const union = schema.getType('_Entity');
+  if (!field || !resolve || !isUnionType(union)) return;
+  const entities = new Set(union.getTypes().map((type) => type.name));
   field.resolve = (source, args: { representations?: unknown[] }, context, info) => {
     for (const [index, representation] of (args.representations ?? []).entries()) {
       const { __typename: typename, id } = (representation ?? {}) as { __typename?: unknown; id?: unknown };
-      const type = typeof typename === 'string' ? schema.getType(typename) : undefined;
-      if (!type || !isObjectType(type))
+      if (typeof typename !== 'string' || !entities.has(typename))
         throw refuse(
           `representations[${index}].__typename: ${JSON.stringify(typename) ?? 'nothing'} is not an entity type of this subgraph`,
         );
-      // Every entity of the broker is keyed by its id.
       if (typeof id !== 'string') throw refuse(`representations[${index}].id: the key id must be a string`);
     }
     return resolve(source, args, context, info);
