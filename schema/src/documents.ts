@@ -33,8 +33,10 @@ export function parseDocument(body: string, format: DocumentFormat): unknown {
     }
   }
   try {
-    // YAML 1.2 core schema, so `NO` stays a string, as JSON would read it.
-    return parse(body, { schema: 'core', maxAliasCount: 100, uniqueKeys: true });
+    // YAML 1.2 core schema, so `NO` stays a string, as JSON would read it. An unknown tag such as
+    // `!!js/function` leaves its value a plain string (validation then judges it) and is not
+    // worth a process warning on every hostile request.
+    return parse(body, { schema: 'core', maxAliasCount: 100, uniqueKeys: true, logLevel: 'error' });
   } catch (error) {
     const where =
       error instanceof YAMLParseError
