@@ -41,17 +41,7 @@ let browser: Browser;
 let failed = false;
 beforeAll(async () => {
   if (!present) return;
-  stack = await startE2EStack({
-    name: 'portal',
-    // The copy lasts about 10 s rather than 2.5: each event carries the values of its moment, so on
-    // a loaded machine a shorter copy can be over before the event that shows it is fetched.
-    customise: (specs) =>
-      specs.map((spec) =>
-        spec.name === 'harbor-emulator'
-          ? { ...spec, env: { ...spec.env, HARBOR_EMULATOR_TIME_SCALE: '0.4' } }
-          : spec,
-      ),
-  });
+  stack = await startE2EStack({ name: 'portal' });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],

@@ -36,6 +36,9 @@ export const E2E_ENV: Record<string, string> = {
   BOOKING_BLOCK_SECONDS: '1',
   SKAHA_EMULATOR_STARTUP_MS: '500',
   SKAHA_EMULATOR_HEADLESS_RUN_MS: '1500',
+  // The 1.2 GB example image copies in about 10 s rather than 2.5: each event carries the values of
+  // its moment, so on a loaded machine a shorter copy can be over before an event shows it.
+  HARBOR_EMULATOR_TIME_SCALE: '0.4',
 };
 
 export interface E2EStack {

@@ -416,6 +416,9 @@ export class Broker {
         await this.persistEffects(tx, record, effects);
         return 'ignored' as const;
       }
+      // Progress alone changes the step too (a copy started, bytes staged): subscribers learn of
+      // a change by its modification time.
+      if (!moved) record.modified = this.now();
       await this.persist(tx, record, effects, changed);
       return 'applied' as const;
     });
