@@ -16,6 +16,7 @@ import { startHarborEmulator, type HarborEmulator } from '../../subgraphs/harbor
 import { loadConfig } from '../../subgraphs/harbor/src/config.ts';
 import { startHarborWorker, type RunningHarborWorker } from '../../subgraphs/harbor/src/worker.ts';
 import {
+  commandsAreHandled,
   CLASSIC_ATTACKS,
   PROPERTY_TIMEOUT,
   REPLAY_RUNS,
@@ -233,22 +234,7 @@ describe('the Harbor worker', () => {
             return made;
           }),
       );
-      await clock.time('POST /commands', () =>
-        fc.assert(
-          fc.asyncProperty(body(commands), signing, fc.uuid(), async (sent, how, eventId) => {
-            const text = typeof sent.body === 'string' ? sent.body : sent.body.toString('utf8');
-            const headers = signedWith(how, SECRET, text, eventId);
-            if (sent.contentType) headers['content-type'] = sent.contentType;
-            const answer = await send(url, { method: 'POST', path: '/commands', headers, body: sent.body });
-            expectHandled(answer, `POST /commands (${how}) ${text.slice(0, 200)}`);
-            if (how !== 'valid') expect(answer.status, answer.text).toBeGreaterThanOrEqual(400);
-          }),
-          {
-            ...settings,
-            examples: CLASSIC_ATTACKS.map((attack) => [attack, 'valid' as const, randomUUID()]),
-          },
-        ),
-      );
+      await clock.time('POST /commands', () => commandsAreHandled(url, SECRET, body(commands)));
     },
   );
 

@@ -23,6 +23,7 @@ import {
 } from '../../subgraphs/preparedata/src/worker.ts';
 import { WORLD, waitFor } from '../../subgraphs/preparedata/test/stack.ts';
 import {
+  commandsAreHandled,
   CLASSIC_ATTACKS,
   PROPERTY_TIMEOUT,
   REPLAY_RUNS,
@@ -207,22 +208,7 @@ describe('the prepareData worker', () => {
             return made;
           }),
       );
-      await clock.time('POST /commands', () =>
-        fc.assert(
-          fc.asyncProperty(body(commands), signing, fc.uuid(), async (sent, how, eventId) => {
-            const text = typeof sent.body === 'string' ? sent.body : sent.body.toString('utf8');
-            const headers = signedWith(how, SECRET, text, eventId);
-            if (sent.contentType) headers['content-type'] = sent.contentType;
-            const answer = await send(url, { method: 'POST', path: '/commands', headers, body: sent.body });
-            expectHandled(answer, `POST /commands (${how}) ${text.slice(0, 200)}`);
-            if (how !== 'valid') expect(answer.status, answer.text).toBeGreaterThanOrEqual(400);
-          }),
-          {
-            ...settings,
-            examples: CLASSIC_ATTACKS.map((attack) => [attack, 'valid' as const, randomUUID()]),
-          },
-        ),
-      );
+      await clock.time('POST /commands', () => commandsAreHandled(url, SECRET, body(commands)));
     },
   );
 

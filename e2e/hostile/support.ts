@@ -512,6 +512,32 @@ export const CLASSIC_ATTACKS: { contentType: string; body: string | Buffer }[] =
   { contentType: '', body: deepJson(10_000, '{"a":') },
 ];
 
+/**
+ * The property of every worker's `POST /commands`: each body (commands and garbage), signed well
+ * or badly, gets an answer that is handled and says why, and a bad signature never gets through.
+ * The classic attacks go first, validly signed.
+ */
+export function commandsAreHandled(
+  url: string,
+  secret: string,
+  bodies: fc.Arbitrary<{ contentType: string; body: string | Buffer }>,
+): Promise<void> {
+  return fc.assert(
+    fc.asyncProperty(bodies, signing, fc.uuid(), async (sent, how, eventId) => {
+      const text = typeof sent.body === 'string' ? sent.body : sent.body.toString('utf8');
+      const headers = signedWith(how, secret, text, eventId);
+      if (sent.contentType) headers['content-type'] = sent.contentType;
+      const answer = await send(url, { method: 'POST', path: '/commands', headers, body: sent.body });
+      expectHandled(answer, `POST /commands (${how}) ${text.slice(0, 200)}`);
+      if (how !== 'valid') expect(answer.status, answer.text).toBeGreaterThanOrEqual(400);
+    }),
+    {
+      ...settings,
+      examples: CLASSIC_ATTACKS.map((attack) => [attack, 'valid' as const, randomUUID()]),
+    },
+  );
+}
+
 // ---- GraphQL ----------------------------------------------------------------------------------
 
 /** `_entities` representations: of the entity, of no entity, without or with a bad key, not objects. */
