@@ -6,6 +6,7 @@
  * with jobs looked for once a second (JOB_WAKE=poll), the reference broker's processing loop.
  *
  *   npm run bench -- broker-throughput [--steps 10000] [--baseline-steps 1000] [--concurrency 32]
+ *     [--stores sqlite,postgres]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '10000' },
     'baseline-steps': { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '32' },
+    stores: { type: 'string', default: 'sqlite,postgres' },
   },
 });
 const STEPS = Number(values.steps);
@@ -70,6 +72,8 @@ interface Run {
   acceptToAvailableP50Ms: number;
   acceptToAvailableP99Ms: number;
   peakRssMB: number;
+  /** The broker's CPU time (all threads) per step: steadier than wall time on a shared machine. */
+  cpuMsPerStep: number;
   heapGrowthBytesPerStep: number;
   eventLoopDelayP99Ms: number;
 }
@@ -136,6 +140,7 @@ async function run(store: Run['store'], mode: Run['mode'], steps: number): Promi
         heapAtQuarter = m.get('nodejs_heap_size_used_bytes');
       return m;
     };
+    const cpuAtStart = (await sample()).get('process_cpu_seconds_total') ?? 0;
     const started = Date.now();
     // autocannon sends the exact number of requests with far less client CPU than fetch, so the
     // load generator (which shares the machine) is not what is measured.
@@ -158,7 +163,7 @@ async function run(store: Run['store'], mode: Run['mode'], steps: number): Promi
       if (Date.now() - started > 600_000)
         throw new Error(`only ${completed} of ${steps} completed in 10 minutes`);
     }
-    const seconds = (Date.now() - started) / 1000;
+    const cpuSeconds = ((await sample()).get('process_cpu_seconds_total') ?? 0) - cpuAtStart;
     if (failed > 0)
       throw new Error(`${failed} of ${steps} steps FAILED (${store}, ${mode}); the figures would mislead`);
     clearInterval(sampler);
@@ -169,10 +174,15 @@ async function run(store: Run['store'], mode: Run['mode'], steps: number): Promi
     await new Promise((r) => child.once('exit', r));
 
     const query = `select a.at as accepted, b.at as available from step_history a join step_history b on a.step_id = b.step_id where a.to_phase = 'ACCEPTED' and b.to_phase = 'AVAILABLE'`;
+    // The run ends when the last step did, by the broker's own record: polling for it (and
+    // autocannon, which finishes on a whole second) would add up to a second.
+    const lastQuery = `select max(at) as last from step_history where to_phase in ('COMPLETED', 'FAILED')`;
     let rows: { accepted: number; available: number }[];
+    let last: number;
     if (store === 'sqlite') {
       const db = new Database(join(dir, 'broker.sqlite'), { readonly: true });
       rows = db.prepare(query).all() as typeof rows;
+      last = Number((db.prepare(lastQuery).get() as { last: number }).last);
       db.close();
     } else {
       const client = new pg.Client({ connectionString: databaseUrl });
@@ -181,18 +191,21 @@ async function run(store: Run['store'], mode: Run['mode'], steps: number): Promi
         accepted: Number(r.accepted),
         available: Number(r.available),
       }));
+      last = Number((await client.query(lastQuery)).rows[0].last);
       await client.end();
     }
+    const seconds = (last - started) / 1000;
     const latencies = rows.map((r) => r.available - r.accepted).sort((a, b) => a - b);
     return {
       store,
       mode,
       steps,
-      seconds: Number(seconds.toFixed(1)),
+      seconds: Number(seconds.toFixed(2)),
       stepsPerSecond: Math.round(steps / seconds),
       acceptToAvailableP50Ms: percentile(latencies, 0.5),
       acceptToAvailableP99Ms: percentile(latencies, 0.99),
       peakRssMB: Math.round(peakRss / 1e6),
+      cpuMsPerStep: Number(((cpuSeconds * 1000) / steps).toFixed(2)),
       heapGrowthBytesPerStep: Math.round((heapEnd - (heapAtQuarter ?? heapEnd)) / (steps * 0.75)),
       eventLoopDelayP99Ms: Number((eld * 1000).toFixed(1)),
     };
@@ -209,8 +222,13 @@ async function run(store: Run['store'], mode: Run['mode'], steps: number): Promi
 }
 
 const runs: Run[] = [];
-const stores: Run['store'][] = ['sqlite'];
-if (await serviceAvailable('PostgreSQL')) stores.push('postgres');
+const stores: Run['store'][] = [];
+for (const store of values.stores.split(',')) {
+  if (store !== 'sqlite' && store !== 'postgres')
+    throw new Error(`--stores: ${store} is neither sqlite nor postgres`);
+  if (store === 'postgres' && !(await serviceAvailable('PostgreSQL'))) continue;
+  stores.push(store);
+}
 for (const store of stores) {
   runs.push(await run(store, 'event-driven', STEPS));
   runs.push(await run(store, 'poll (baseline)', BASELINE_STEPS));
@@ -225,6 +243,7 @@ const columns: [keyof Run, string][] = [
   ['acceptToAvailableP50Ms', 'accept→AVAILABLE p50 ms'],
   ['acceptToAvailableP99Ms', 'p99 ms'],
   ['peakRssMB', 'peak RSS MB'],
+  ['cpuMsPerStep', 'CPU ms/step'],
   ['heapGrowthBytesPerStep', 'heap growth B/step'],
   ['eventLoopDelayP99Ms', 'event-loop delay p99 ms'],
 ];

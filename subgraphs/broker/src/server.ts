@@ -197,7 +197,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         style: 'delivery',
         run: async (job) => {
           const { target, command: queued } = job.payload as CommandPayload;
-          const command = { ...queued, callbackUrl: `${publicUrl}/callbacks` };
+          const [step] = await broker.steps([queued.stepId]);
+          if (!step) throw new Error(`step ${queued.stepId} of command ${queued.commandId} does not exist`);
+          const command = { ...queued, step: step.document, callbackUrl: `${publicUrl}/callbacks` };
           if (target === SIMULATION) return simulation.handle(command);
           const body = JSON.stringify(command);
           const response = await fetch(target, {

@@ -119,9 +119,6 @@ function enter(record: StepRecord, phase: StepPhase, cause: string, now: number,
         else setComponentPhase(record, c.uuid, 'CANCELLED');
       }
       return;
-    case 'COMPLETED':
-      effects.timers.set('release', null);
-      return;
     default:
       return;
   }

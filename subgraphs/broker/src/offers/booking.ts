@@ -49,43 +49,43 @@ export function findWindows(
 ): Window[] {
   const first = Math.ceil(earliest / rules.blockMs) * rules.blockMs;
   const blocks = Math.floor(rules.lookAheadMs / rules.blockMs);
-  // Difference arrays: each booking costs O(1) however long it is, then one running sum.
-  const delta = {
-    cores: new Float64Array(blocks + 1),
-    memoryGiB: new Float64Array(blocks + 1),
-    storageGiB: new Float64Array(blocks + 1),
+  // Free capacity changes only where a booking starts or ends, so the look-ahead is walked as the
+  // runs of blocks between those points: the cost follows the bookings, not the number of blocks.
+  const changes = new Map<number, Capacity>();
+  const change = (at: number, sign: number, booking: Booking) => {
+    const delta = changes.get(at) ?? { cores: 0, memoryGiB: 0, storageGiB: 0 };
+    delta.cores += sign * booking.cores;
+    delta.memoryGiB += sign * booking.memoryGiB;
+    delta.storageGiB += sign * booking.storageGiB;
+    changes.set(at, delta);
   };
   for (const booking of bookings) {
     const from = Math.max(0, Math.floor((booking.start - first) / rules.blockMs));
     const to = Math.min(blocks, Math.ceil((booking.end - first) / rules.blockMs));
     if (to <= from) continue;
-    delta.cores[from]! += booking.cores;
-    delta.cores[to]! -= booking.cores;
-    delta.memoryGiB[from]! += booking.memoryGiB;
-    delta.memoryGiB[to]! -= booking.memoryGiB;
-    delta.storageGiB[from]! += booking.storageGiB;
-    delta.storageGiB[to]! -= booking.storageGiB;
+    change(from, 1, booking);
+    change(to, -1, booking);
   }
-  const free = {
-    cores: new Float64Array(blocks),
-    memoryGiB: new Float64Array(blocks),
-    storageGiB: new Float64Array(blocks),
-  };
-  let cores = 0;
-  let memoryGiB = 0;
-  let storageGiB = 0;
-  for (let i = 0; i < blocks; i++) {
-    cores += delta.cores[i]!;
-    memoryGiB += delta.memoryGiB[i]!;
-    storageGiB += delta.storageGiB[i]!;
-    free.cores[i] = capacity.cores - cores;
-    free.memoryGiB[i] = capacity.memoryGiB - memoryGiB;
-    free.storageGiB[i] = capacity.storageGiB - storageGiB;
+  const points = [...new Set([0, ...changes.keys(), blocks])].sort((a, b) => a - b);
+  const segments: Window[] = [];
+  const used = { cores: 0, memoryGiB: 0, storageGiB: 0 };
+  for (let k = 0; k + 1 < points.length; k++) {
+    const delta = changes.get(points[k]!);
+    if (delta) {
+      used.cores += delta.cores;
+      used.memoryGiB += delta.memoryGiB;
+      used.storageGiB += delta.storageGiB;
+    }
+    segments.push({
+      start: points[k]!,
+      end: points[k + 1]!,
+      cores: capacity.cores - used.cores,
+      memoryGiB: capacity.memoryGiB - used.memoryGiB,
+      storageGiB: capacity.storageGiB - used.storageGiB,
+    });
   }
-  const fits = (i: number) =>
-    free.cores[i]! >= need.cores &&
-    free.memoryGiB[i]! >= need.memoryGiB &&
-    free.storageGiB[i]! >= need.storageGiB;
+  const fits = (free: Window) =>
+    free.cores >= need.cores && free.memoryGiB >= need.memoryGiB && free.storageGiB >= need.storageGiB;
 
   const durationBlocks = Math.max(1, Math.ceil(need.durationMs / rules.blockMs));
   const chunkBlocks = Math.max(
@@ -93,22 +93,29 @@ export function findWindows(
     Math.floor(Math.min(2 * need.durationMs, rules.maxChunkMs) / rules.blockMs),
   );
   const windows: Window[] = [];
-  let i = 0;
-  while (i < blocks && windows.length < maxOffers) {
-    if (!fits(i)) {
-      i++;
+  let s = 0;
+  while (s < segments.length && windows.length < maxOffers) {
+    if (!fits(segments[s]!)) {
+      s++;
       continue;
     }
-    let end = i;
-    while (end < blocks && fits(end)) end++;
-    for (let start = i; start + durationBlocks <= end && windows.length < maxOffers; start += chunkBlocks) {
+    let e = s;
+    while (e < segments.length && fits(segments[e]!)) e++;
+    const run = segments.slice(s, e);
+    const end = run[run.length - 1]!.end;
+    for (
+      let start = run[0]!.start;
+      start + durationBlocks <= end && windows.length < maxOffers;
+      start += chunkBlocks
+    ) {
       const stop = Math.min(end, start + chunkBlocks);
       if (stop - start < durationBlocks) break;
       let minCores = Number.POSITIVE_INFINITY;
       let minMemory = Number.POSITIVE_INFINITY;
-      for (let b = start; b < stop; b++) {
-        minCores = Math.min(minCores, free.cores[b]!);
-        minMemory = Math.min(minMemory, free.memoryGiB[b]!);
+      for (const free of run) {
+        if (free.end <= start || free.start >= stop) continue;
+        minCores = Math.min(minCores, free.cores);
+        minMemory = Math.min(minMemory, free.memoryGiB);
       }
       windows.push({
         start: first + start * rules.blockMs,
@@ -118,7 +125,7 @@ export function findWindows(
         storageGiB: need.storageGiB,
       });
     }
-    i = end;
+    s = e;
   }
   return windows;
 }

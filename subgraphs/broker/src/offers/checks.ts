@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { KINDS, schemaNameForKind, type Ivoa } from '@srcnet/execution-step-schema';
+import { newId } from './ids.ts';
 import { message } from './messages.ts';
 
 /**
@@ -44,7 +44,7 @@ export function checkRequest(request: Ivoa.ExecutionRequest, limits: SiteLimits,
 
   const withMeta = (component: Record<string, unknown>, fallbackName?: string): Component => {
     const meta = { ...((component.meta as Ivoa.ComponentMetadata | undefined) ?? {}) };
-    meta.uuid = randomUUID();
+    meta.uuid = newId();
     if (!meta.name && fallbackName) meta.name = fallbackName;
     for (const field of ['url', 'created', 'modified', 'owner', 'messages', 'options'] as const)
       delete meta[field];

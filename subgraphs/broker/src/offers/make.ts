@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { KIND_BASE, KINDS, type Ivoa } from '@srcnet/execution-step-schema';
 import type { Action } from '../estimates/index.ts';
 import { findWindows, type Booking, type BookingRules, type Capacity } from './booking.ts';
+import { newId } from './ids.ts';
 import type { CheckedRequest, SiteLimits } from './checks.ts';
 import { message } from './messages.ts';
 import { formatDuration, parseDuration, parseIntervalStart } from './time.ts';
@@ -93,7 +93,7 @@ export function makeOffers(input: {
     messages.push(
       message('INFO', 'urn:upgraded', 'Upgraded to schema 1.0.7: ${note}', { note }, new Date(now)),
     );
-  const offerSetId = randomUUID();
+  const offerSetId = newId();
   const expires = now + rules.offerTtlMs;
   const answer = (result: 'YES' | 'NO', offers: MadeOffers['offers']): MadeOffers => ({
     offerSet: {
@@ -213,7 +213,7 @@ export function makeOffers(input: {
     const uuids = new Map<string, string>();
     const withSchedule = <T extends Record<string, unknown>>(component: T): T => {
       const c = copy(component);
-      const uuid = randomUUID();
+      const uuid = newId();
       uuids.set((component.meta as { uuid: string }).uuid, uuid);
       (c as Record<string, unknown>).meta = { ...(c.meta as object), uuid };
       (c as Record<string, unknown>).schedule = schedule;
@@ -239,7 +239,7 @@ export function makeOffers(input: {
     }));
     const document = {
       kind: KINDS.ScheduledExecutionSession!,
-      meta: { uuid: randomUUID(), name: `offer-${n}`, owner: input.owner, created: iso(now) },
+      meta: { uuid: newId(), name: `offer-${n}`, owner: input.owner, created: iso(now) },
       phase: 'OFFERED',
       expires: iso(expires),
       executable: checked.executable ? withSchedule(checked.executable) : undefined,

@@ -77,8 +77,11 @@ export interface TimerPayload {
   stepId: string;
   event: TimerEvent;
 }
-/** A command as queued; the callback URL is added when it is sent, since the broker's address may change. */
-export type QueuedCommand = Omit<Ivoa.WorkerCommand, 'callbackUrl'>;
+/**
+ * A command as queued. The step and the callback URL are added when it is sent: the worker gets
+ * the step as it is then, the broker's address may have changed, and the queue stays small.
+ */
+export type QueuedCommand = Omit<Ivoa.WorkerCommand, 'callbackUrl' | 'step'>;
 export interface CommandPayload {
   target: string;
   command: QueuedCommand;
@@ -127,14 +130,16 @@ export class Broker {
     return result;
   }
 
-  /** Writes what an event did: the step, its history, timers and commands. */
+  /** Writes what an event did: the step (new, or changed), its history, timers and commands. */
   private async persist(
     tx: store.Db,
     record: StepRecord,
     effects: Effects,
     changed: Changes,
+    write: 'insert' | 'update' = 'update',
   ): Promise<StepRecord> {
-    const saved = await store.updateStep(tx, record);
+    const saved =
+      write === 'insert' ? await store.insertStep(tx, record) : await store.updateStep(tx, record);
     await this.persistEffects(tx, saved, effects);
     changed.steps.push(saved);
     changed.transitions.push(...effects.history.map((entry) => entry.to));
@@ -167,7 +172,6 @@ export class Broker {
         stepId: record.id,
         owner: record.owner,
         component: { role: component.role, uuid: component.uuid, kind: component.kind },
-        step: record.document,
       };
       await this.queue.enqueue(tx, {
         kind: COMMAND_JOB,
@@ -258,13 +262,12 @@ export class Broker {
         estimates: offer.estimates,
         version: 0,
       }));
-      await store.insertSteps(tx, offers);
       const saved: StepRecord[] = [];
       for (const offer of offers) {
         const effects = noEffects();
         applyEvent(offer, 'offer', direct ? 'client:direct' : 'client:request', now, effects);
         if (direct) applyEvent(offer, 'accept', 'client:direct', now, effects);
-        saved.push(await this.persist(tx, offer, effects, changed));
+        saved.push(await this.persist(tx, offer, effects, changed, 'insert'));
       }
       return { offerSet, offers: saved };
     });

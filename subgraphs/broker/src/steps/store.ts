@@ -92,8 +92,11 @@ export async function getOfferSets(db: Db, ids: readonly string[]): Promise<Offe
   ).map(toOfferSet);
 }
 
-export async function insertSteps(db: Db, records: StepRecord[]): Promise<void> {
-  if (records.length) await db.insertInto('steps').values(records.map(toRow)).execute();
+/** Writes a new step as its first events left it (as updateStep would, from version 0). */
+export async function insertStep(db: Db, record: StepRecord): Promise<StepRecord> {
+  const next = { ...record, version: record.version + 1 };
+  await db.insertInto('steps').values(toRow(next)).execute();
+  return next;
 }
 
 export async function getSteps(db: Db, ids: readonly string[]): Promise<StepRecord[]> {
@@ -134,12 +137,20 @@ export async function stepsOfOfferSet(db: Db, offerSetId: string): Promise<StepR
   return rows.map(toRecord);
 }
 
-/** Writes a changed step; fails if someone else wrote it since it was read. */
+/**
+ * Writes a changed step; fails if someone else wrote it since it was read. Only what events change
+ * is written, so that the indexes on the fixed columns are left alone.
+ */
 export async function updateStep(db: Db, record: StepRecord): Promise<StepRecord> {
   const next = { ...record, version: record.version + 1 };
   const result = await db
     .updateTable('steps')
-    .set(toRow(next))
+    .set({
+      phase: next.phase,
+      modified: next.modified,
+      document: JSON.stringify(next.document),
+      version: next.version,
+    })
     .where('id', '=', record.id)
     .where('version', '=', record.version)
     .executeTakeFirst();
@@ -263,25 +274,18 @@ export async function claimCallbackSequence(
   sequence: number,
   now: number,
 ): Promise<boolean> {
-  const current = await db
-    .selectFrom('component_callbacks')
-    .select('sequence')
-    .where('component_uuid', '=', componentUuid)
+  // One statement: the row is written only when the sequence is new, and the count says which.
+  const result = await db
+    .insertInto('component_callbacks')
+    .values({ component_uuid: componentUuid, step_id: stepId, sequence, applied_at: now })
+    .onConflict((conflict) =>
+      conflict
+        .column('component_uuid')
+        .doUpdateSet({ sequence, applied_at: now })
+        .where('component_callbacks.sequence', '<', sequence),
+    )
     .executeTakeFirst();
-  if (current && current.sequence >= sequence) return false;
-  if (current) {
-    await db
-      .updateTable('component_callbacks')
-      .set({ sequence, applied_at: now })
-      .where('component_uuid', '=', componentUuid)
-      .execute();
-  } else {
-    await db
-      .insertInto('component_callbacks')
-      .values({ component_uuid: componentUuid, step_id: stepId, sequence, applied_at: now })
-      .execute();
-  }
-  return true;
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 /** Steps in these phases (the unfinished ones reconciliation looks at); bounded by the site's capacity. */

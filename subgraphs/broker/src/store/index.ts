@@ -1,5 +1,6 @@
 import { Kysely, Migrator, sql, type Migration, type Transaction } from 'kysely';
 import { connect, type Dialect } from './dialect.ts';
+import { groupCommits } from './group-commit.ts';
 
 export type { Dialect } from './dialect.ts';
 
@@ -60,7 +61,7 @@ export async function openStore<DB>(options: StoreOptions = {}): Promise<Store<D
     db,
     dialect,
     migrated,
-    transaction: (fn) => db.transaction().execute(fn),
+    transaction: dialect === 'sqlite' ? groupCommits(db) : (fn) => db.transaction().execute(fn),
     async ping() {
       await sql`select 1`.execute(db);
     },

@@ -109,6 +109,38 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(await store.db.selectFrom('samples').selectAll().execute()).toEqual([]);
     });
 
+    it('keeps transactions asked for together apart: one that throws is rolled back alone', async () => {
+      const store = await openOn<Samples>([sampleMigrations]);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          store.transaction(async (tx) => {
+            const seen = await tx.selectFrom('samples').select('id').execute();
+            await tx
+              .insertInto('samples')
+              .values({ id: `s${i}`, at: i, flag: null, doc: '{}' })
+              .execute();
+            if (i === 7) throw new Error('member 7 fails');
+            return seen.length;
+          }),
+        ),
+      );
+      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => (o.reason as Error).message)).toEqual(
+        ['member 7 fails'],
+      );
+      if (dialect === 'sqlite') {
+        // One writer: each saw the ones asked for before it, except the one that failed.
+        expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : null))).toEqual(
+          Array.from({ length: 20 }, (_, i) => (i === 7 ? null : i < 7 ? i : i - 1)),
+        );
+      }
+      const ids = (await store.db.selectFrom('samples').select('id').execute()).map((r) => r.id);
+      expect(ids.sort()).toEqual(
+        Array.from({ length: 20 }, (_, i) => `s${i}`)
+          .filter((id) => id !== 's7')
+          .sort(),
+      );
+    });
+
     if (dialect === 'sqlite') {
       it('runs SQLite in WAL mode with NORMAL sync, a busy timeout and foreign keys', async () => {
         const store = await openOn([]);
@@ -118,6 +150,26 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         expect(await pragma('synchronous')).toBe(1);
         expect(await pragma('busy_timeout')).toBe(5000);
         expect(await pragma('foreign_keys')).toBe(1);
+      });
+
+      it('commits transactions asked for together in one commit', async () => {
+        const store = await openOn<Samples>([sampleMigrations]);
+        const walFrames = async (mode: 'passive' | 'truncate') =>
+          ((await sql.raw(`pragma wal_checkpoint(${mode})`).execute(store.db)).rows[0] as { log: number })
+            .log;
+        await walFrames('truncate');
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.transaction((tx) =>
+              tx
+                .insertInto('samples')
+                .values({ id: `s${i}`, at: i, flag: null, doc: '{}' })
+                .execute(),
+            ),
+          ),
+        );
+        // A commit each would write at least 20 frames (the table's page each time).
+        expect(await walFrames('passive')).toBeLessThan(5);
       });
     }
   });
