@@ -189,11 +189,12 @@ export class Fanout {
           return { errors: [new GraphQLError(`no step ${stepId}`, { extensions: { code: 'NOT_FOUND' } })] };
         }
         if (!group.last.has(stepId)) group.last.set(stepId, JSON.stringify(current));
-        subscriber.queue.release([current]);
+        subscriber.queue.release([current], true);
       } else {
         const steps = current.data as { steps: { edges: { node: unknown }[] } };
         subscriber.queue.release(
           steps.steps.edges.map((edge) => ({ data: { [operation.rootKey]: edge.node } })),
+          false,
         );
       }
       return subscriber.queue;

@@ -43,9 +43,19 @@ export class SubscriberQueue implements AsyncIterableIterator<ExecutionResult> {
     return true;
   }
 
-  /** Delivers `first` (the current state), then whatever arrived meanwhile, then each new event. */
-  release(first: ExecutionResult[]): void {
-    this.items = [...first, ...this.items];
+  /**
+   * Delivers `first` (the current state), then whatever arrived meanwhile and is newer, then each
+   * new event. An event that arrived while the current state was read may already be in it: one
+   * equal to a state in `first` is dropped, and for a single step so is every event before it,
+   * since events come in order and that state is newer than they are.
+   */
+  release(first: ExecutionResult[], oneStep: boolean): void {
+    const current = new Set(first.map((result) => JSON.stringify(result)));
+    const seen = this.items.map((item) => current.has(JSON.stringify(item)));
+    const newer = oneStep
+      ? this.items.slice(seen.lastIndexOf(true) + 1)
+      : this.items.filter((_, i) => !seen[i]);
+    this.items = [...first, ...newer];
     this.held = false;
     this.wake();
   }

@@ -33,6 +33,10 @@ export interface Store<DB> {
   readonly dialect: Dialect;
   /** Names of the migrations this open applied (empty when the schema was already current). */
   readonly migrated: string[];
+  /**
+   * Runs fn in a transaction. On SQLite the transactions asked for together share one commit,
+   * each in a savepoint of its own (see group-commit.ts); a result means its commit is done.
+   */
   transaction<T>(fn: (tx: Transaction<DB>) => Promise<T>): Promise<T>;
   /** Fails when the database cannot answer (readiness checks). */
   ping(): Promise<void>;
