@@ -116,7 +116,15 @@ describe.skipIf(!present)('the science portal', () => {
         await card.waitFor({ timeout: 10_000 });
         // The image copy in progress: the moment the screenshot is for.
         await card.locator('.progress.state-copying').waitFor({ timeout: 60_000 });
+        // The card is redrawn every 500 ms while it ticks: keyboard focus stays where it was put.
+        await card.locator('button.cancel').focus();
         await page.waitForTimeout(1200);
+        expect(
+          await page.evaluate(
+            (stepId) => document.activeElement?.matches(`[data-step-id="${stepId}"] button.cancel`) ?? false,
+            id,
+          ),
+        ).toBe(true);
         mkdirSync(ARTIFACTS, { recursive: true });
         const screenshot = join(ARTIFACTS, 'portal-step-progress.png');
         await page.screenshot({ path: screenshot, fullPage: true });

@@ -82,7 +82,7 @@ export function estimateDetails(estimates: Estimates, open = false, ontoggle?: (
       open,
       ontoggle: (event: Event) => ontoggle?.((event.target as HTMLDetailsElement).open),
     },
-    h('summary', {}, 'how this was estimated'),
+    h('summary', { attrs: { 'data-focus': 'estimates' } }, 'how this was estimated'),
     estimateBody(estimates),
   );
 }

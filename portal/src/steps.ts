@@ -148,6 +148,7 @@ export class StepList {
     const cancelButton = h('button', {
       type: 'button',
       className: 'cancel danger',
+      attrs: { 'data-focus': 'cancel' },
       disabled: this.cancelling.has(id),
       textContent: this.cancelling.has(id) ? 'Cancelling…' : 'Cancel',
     });
@@ -246,7 +247,13 @@ export class StepList {
         ? h(
             'p',
             { className: 'links' },
-            [...links].map(([href, text]) => h('a', { href, target: '_blank', rel: 'noopener' }, text)),
+            [...links].map(([href, text]) =>
+              h(
+                'a',
+                { href, target: '_blank', rel: 'noopener', attrs: { 'data-focus': `link ${href}` } },
+                text,
+              ),
+            ),
           )
         : null,
       messages.length
@@ -269,7 +276,7 @@ export class StepList {
             else this.folded.add(id);
           },
         },
-        h('summary', {}, `timeline (${step.history.length})`),
+        h('summary', { attrs: { 'data-focus': 'timeline' } }, `timeline (${step.history.length})`),
         h(
           'ol',
           {},
@@ -286,6 +293,14 @@ export class StepList {
         ),
       ),
     ];
+    // The card is drawn afresh (every 500 ms while it ticks): keyboard focus goes back to the
+    // control that had it.
+    const active = document.activeElement;
+    const focused = active instanceof HTMLElement && card.contains(active) ? active.dataset.focus : undefined;
     card.replaceChildren(...parts.filter((part) => part !== null));
+    if (focused)
+      [...card.querySelectorAll<HTMLElement>('[data-focus]')]
+        .find((e) => e.dataset.focus === focused)
+        ?.focus();
   }
 }
