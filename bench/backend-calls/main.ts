@@ -21,6 +21,7 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEV_SECRET } from '@srcnet/service-kit';
 import type { EmulatorStats } from '../../subgraphs/skaha/emulator/index.ts';
 import { SkahaClient } from '../../subgraphs/skaha/src/skaha/index.ts';
 import { testBroker } from '../../subgraphs/broker/test/harness.ts';
@@ -30,7 +31,7 @@ const { values } = parseArgs({ options: { steps: { type: 'string', default: '40'
 const STEPS = Number(values.steps);
 if (!(STEPS >= 1 && STEPS <= 500)) throw new Error('--steps must be from 1 to 500');
 
-const SECRET = 'dev-only-secret-change-me';
+const SECRET = DEV_SECRET;
 const IMAGE = 'images.canfar.net/srcnet/hello-headless:1.0';
 const STARTUP_MS = 400;
 const RUN_MS = 1500;

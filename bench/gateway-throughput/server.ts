@@ -12,9 +12,9 @@
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
-import { createPubSub, signIdentity } from '@srcnet/service-kit';
+import { createPubSub, DEV_SECRET, signIdentity } from '@srcnet/service-kit';
 import { composeSupergraph } from '../../gateway/src/compose/compose.ts';
-import { DEV_GATEWAY_SECRET, loadConfig } from '../../gateway/src/config.ts';
+import { loadConfig } from '../../gateway/src/config.ts';
 import { startGateway } from '../../gateway/src/server.ts';
 import {
   BROKER_SDL,
@@ -63,10 +63,7 @@ if (role === 'subgraphs') {
     const now = Date.now();
     let entry = signed.get(user);
     if (!entry || now - entry.at > 60_000)
-      signed.set(
-        user,
-        (entry = { headers: signIdentity(DEV_GATEWAY_SECRET, { user, roles: [] }, now), at: now }),
-      );
+      signed.set(user, (entry = { headers: signIdentity(DEV_SECRET, { user, roles: [] }, now), at: now }));
     return entry.headers;
   };
   const gateway = new ApolloGateway({

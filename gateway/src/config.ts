@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, envChoice, envList, envNumber, envString } from '@srcnet/service-kit';
+import { ConfigError, envChoice, envList, envNumber, envSecret, envString } from '@srcnet/service-kit';
 import { subgraphUrls } from './compose/subgraphs.ts';
 import type { AuthConfig } from './identity/authenticate.ts';
 import type { LimitsConfig } from './limits/limits.ts';
 
 export const SUPERGRAPH_PATH = resolve(import.meta.dirname, '../supergraph.graphql');
-/** The secret the broker also defaults to in dev mode, so that `npm start` works with no settings. */
-export const DEV_GATEWAY_SECRET = 'dev-only-secret-change-me';
 
 /** Every setting of the gateway, read from the environment once at start-up (docs/gateway.md lists them). */
 export interface GatewayConfig {
@@ -59,9 +57,7 @@ function envBoolean(env: Env, name: string, fallback: boolean): boolean {
 
 export function loadConfig(env: Env = process.env): GatewayConfig {
   const auth = authConfig(env);
-  const gatewaySecret = envString(env, 'GATEWAY_SECRET');
-  if (!gatewaySecret && auth.mode !== 'dev')
-    throw new ConfigError(`GATEWAY_SECRET must be set when AUTH_MODE=${auth.mode}`);
+  const gatewaySecret = envSecret(env, 'GATEWAY_SECRET', auth.mode);
   const supergraphPath = resolve(envString(env, 'SUPERGRAPH_PATH', SUPERGRAPH_PATH));
   let supergraph: string;
   try {
@@ -75,7 +71,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     supergraph,
     subgraphUrls: subgraphUrls(env),
     auth,
-    gatewaySecret: gatewaySecret ?? DEV_GATEWAY_SECRET,
+    gatewaySecret,
     sandbox: envBoolean(env, 'GRAPHQL_SANDBOX', env.NODE_ENV !== 'production'),
     limits: {
       maxDepth: envNumber(env, 'MAX_DEPTH', 12, { min: 1 }),

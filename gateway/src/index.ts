@@ -1,4 +1,4 @@
-export { loadConfig, type GatewayConfig, SUPERGRAPH_PATH, DEV_GATEWAY_SECRET } from './config.ts';
+export { loadConfig, type GatewayConfig, SUPERGRAPH_PATH } from './config.ts';
 export { startGateway, type RunningGateway, type StartOptions } from './server.ts';
 export { composeSupergraph, CompositionError, type SubgraphSource } from './compose/compose.ts';
 export { SUBGRAPHS, presentSubgraphs, subgraphUrls } from './compose/subgraphs.ts';

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { createClient, type Client } from 'graphql-ws';
-import { createPubSub, type AuthMode } from '@srcnet/service-kit';
+import { createPubSub, DEV_SECRET, type AuthMode } from '@srcnet/service-kit';
 import { composeSupergraph } from '../../src/compose/compose.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway } from '../../src/server.ts';
@@ -13,7 +13,7 @@ import { BROKER_SDL, SKAHA_SDL, startStandInBroker, startStandInWorker } from '.
 export async function testStack(
   options: { env?: Record<string, string>; subgraphMode?: AuthMode; redisUrl?: string } = {},
 ) {
-  const gatewaySecret = options.env?.GATEWAY_SECRET ?? 'dev-only-secret-change-me';
+  const gatewaySecret = options.env?.GATEWAY_SECRET ?? DEV_SECRET;
   const pubsub = createPubSub({ redisUrl: options.redisUrl });
   const standIn = { mode: options.subgraphMode ?? 'dev', gatewaySecret };
   const broker = await startStandInBroker({ ...standIn, pubsub });

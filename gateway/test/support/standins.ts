@@ -11,6 +11,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { GraphQLError, parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import {
+  DEV_SECRET,
   AuthenticationError,
   identityOf,
   isAdmin,
@@ -123,7 +124,7 @@ function caller(
   try {
     return identityOf(headers, {
       mode: options.mode ?? 'dev',
-      gatewaySecret: options.gatewaySecret ?? 'dev-only-secret-change-me',
+      gatewaySecret: options.gatewaySecret ?? DEV_SECRET,
       admins: options.admins ?? ['admin'],
     });
   } catch (error) {

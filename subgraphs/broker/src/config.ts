@@ -1,6 +1,14 @@
 import { resolve } from 'node:path';
 import { KINDS } from '@srcnet/execution-step-schema';
-import { ConfigError, envChoice, envList, envNumber, envString, type AuthMode } from '@srcnet/service-kit';
+import {
+  ConfigError,
+  envChoice,
+  envList,
+  envNumber,
+  envSecret,
+  envString,
+  type AuthMode,
+} from '@srcnet/service-kit';
 import type { OfferRules } from './offers/make.ts';
 import { parseDuration } from './offers/time.ts';
 import type { SimulationOptions } from './simulation/platform.ts';
@@ -42,8 +50,6 @@ export interface BrokerConfig {
   reconcileMs: number;
 }
 
-const DEV_SECRET = 'dev-only-secret-change-me';
-
 function roleSeconds(text: string | undefined, name: string): SimulationOptions['prepareMs'] {
   const out: SimulationOptions['prepareMs'] = { executable: 1000, compute: 2000, storage: 500, data: 5000 };
   if (!text) return out;
@@ -71,12 +77,7 @@ export function databaseUrlOf(env: Record<string, string | undefined> = process.
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): BrokerConfig {
   const authMode = envChoice(env, 'AUTH_MODE', ['dev', 'jwt'] as const, 'dev');
-  const secret = (name: string) => {
-    const value = envString(env, name);
-    if (value) return value;
-    if (authMode === 'dev') return DEV_SECRET;
-    throw new ConfigError(`${name} must be set when AUTH_MODE=${authMode}`);
-  };
+  const secret = (name: string) => envSecret(env, name, authMode);
   const defaultDuration = envString(env, 'DEFAULT_DURATION', 'PT2H');
   const defaultDurationMs = parseDuration(defaultDuration);
   if (!defaultDurationMs || defaultDurationMs <= 0)

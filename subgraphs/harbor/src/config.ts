@@ -3,7 +3,15 @@
  * variable) with defaults that run against the emulator of `npm start`.
  */
 import { createHmac } from 'node:crypto';
-import { ConfigError, envChoice, envList, envNumber, envString, type AuthMode } from '@srcnet/service-kit';
+import {
+  ConfigError,
+  envChoice,
+  envList,
+  envNumber,
+  envSecret,
+  envString,
+  type AuthMode,
+} from '@srcnet/service-kit';
 
 export type CopyMode = 'auto' | 'replication' | 'proxy-cache';
 
@@ -73,12 +81,7 @@ function parseUpstreamUrls(text: string | undefined): Record<string, string> {
 
 export function loadConfig(env: Env = process.env): HarborWorkerConfig {
   const authMode = envChoice(env, 'AUTH_MODE', ['dev', 'jwt'] as const, 'dev');
-  const secret = (name: string) => {
-    const value = envString(env, name);
-    if (value) return value;
-    if (authMode === 'dev') return 'dev-only-secret-change-me';
-    throw new ConfigError(`${name} must be set when AUTH_MODE=${authMode}`);
-  };
+  const secret = (name: string) => envSecret(env, name, authMode);
   const callbackSecret = secret('CALLBACK_SECRET');
   const harborUrl = envString(env, 'HARBOR_URL', 'http://127.0.0.1:4104').replace(/\/+$/, '');
   if (!/^https?:\/\//.test(harborUrl))

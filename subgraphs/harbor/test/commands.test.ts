@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Ivoa } from '@srcnet/execution-step-schema';
-import { signedHeaders } from '@srcnet/service-kit';
+import { DEV_SECRET, signedHeaders } from '@srcnet/service-kit';
 import { startHarborEmulator, type HarborEmulator } from '../emulator/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { startHarborWorker, type RunningHarborWorker } from '../src/worker.ts';
 import { DOCKER_KIND, waitFor } from './stack.ts';
 
-const SECRET = 'dev-only-secret-change-me';
+const SECRET = DEV_SECRET;
 const MB = 1024 * 1024;
 const SESSION_KIND =
   'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/session/scheduled-execution-session.yaml';

@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ivoa } from '@srcnet/execution-step-schema';
-import { signedHeaders, startTracing } from '@srcnet/service-kit';
+import { DEV_SECRET, signedHeaders, startTracing } from '@srcnet/service-kit';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@srcnet/service-kit/tracing/testing';
 import { startHarborEmulator, type HarborEmulator } from '../emulator/index.ts';
 import { loadConfig } from '../src/config.ts';
@@ -20,7 +20,7 @@ import { openStore } from '../src/store/store.ts';
 import { startHarborWorker, type RunningHarborWorker } from '../src/worker.ts';
 import { DOCKER_KIND, waitFor } from './stack.ts';
 
-const SECRET = 'dev-only-secret-change-me';
+const SECRET = DEV_SECRET;
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const SESSION_KIND =
   'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/session/scheduled-execution-session.yaml';

@@ -1,6 +1,14 @@
 /** Every setting of the prepareData worker, read from the environment once (docs/preparedata.md lists them). */
 import { resolve } from 'node:path';
-import { ConfigError, envChoice, envList, envNumber, envString, type AuthMode } from '@srcnet/service-kit';
+import {
+  ConfigError,
+  envChoice,
+  envList,
+  envNumber,
+  envSecret,
+  envString,
+  type AuthMode,
+} from '@srcnet/service-kit';
 
 export interface PrepareDataWorkerConfig {
   host: string;
@@ -37,16 +45,9 @@ export interface PrepareDataWorkerConfig {
   progressIntervalMs: number;
 }
 
-const DEV_SECRET = 'dev-only-secret-change-me';
-
 export function loadConfig(env: Record<string, string | undefined> = process.env): PrepareDataWorkerConfig {
   const authMode = envChoice(env, 'AUTH_MODE', ['dev', 'jwt'] as const, 'dev');
-  const secret = (name: string) => {
-    const value = envString(env, name);
-    if (value) return value;
-    if (authMode === 'dev') return DEV_SECRET;
-    throw new ConfigError(`${name} must be set when AUTH_MODE=${authMode}`);
-  };
+  const secret = (name: string) => envSecret(env, name, authMode);
   const prepareDataCallbackSecret = secret('PREPAREDATA_CALLBACK_SECRET');
   if (prepareDataCallbackSecret.length < 16)
     throw new ConfigError('PREPAREDATA_CALLBACK_SECRET must be at least 16 characters');

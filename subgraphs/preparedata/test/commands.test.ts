@@ -5,13 +5,13 @@ import Fastify from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ivoa } from '@srcnet/execution-step-schema';
-import { signedHeaders } from '@srcnet/service-kit';
+import { DEV_SECRET, signedHeaders } from '@srcnet/service-kit';
 import { startPrepareDataEmulator, type PrepareDataEmulator } from '../emulator/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { startPrepareDataWorker, type RunningPrepareDataWorker } from '../src/worker.ts';
 import { WORLD, waitFor } from './stack.ts';
 
-const SECRET = 'dev-only-secret-change-me';
+const SECRET = DEV_SECRET;
 const STEP_ID = '0b7d2c52-8f7e-4d57-9d43-5a6bde0e0001';
 const DATA_ID = '0b7d2c52-8f7e-4d57-9d43-5a6bde0e0002';
 const STORAGE_ID = '0b7d2c52-8f7e-4d57-9d43-5a6bde0e0003';

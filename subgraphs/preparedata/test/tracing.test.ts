@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ivoa } from '@srcnet/execution-step-schema';
-import { signedHeaders, startTracing } from '@srcnet/service-kit';
+import { DEV_SECRET, signedHeaders, startTracing } from '@srcnet/service-kit';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@srcnet/service-kit/tracing/testing';
 import { startPrepareDataEmulator, type PrepareDataEmulator } from '../emulator/index.ts';
 import { loadConfig } from '../src/config.ts';
@@ -19,7 +19,7 @@ import { openStore } from '../src/store/store.ts';
 import { startPrepareDataWorker, type RunningPrepareDataWorker } from '../src/worker.ts';
 import { WORLD, waitFor } from './stack.ts';
 
-const SECRET = 'dev-only-secret-change-me';
+const SECRET = DEV_SECRET;
 const STEP_ID = '0b7d2c52-8f7e-4d57-9d43-5a6bde0e1001';
 const DATA_ID = '0b7d2c52-8f7e-4d57-9d43-5a6bde0e1002';
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';

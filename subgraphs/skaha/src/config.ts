@@ -1,4 +1,12 @@
-import { ConfigError, envChoice, envList, envNumber, envString, type AuthMode } from '@srcnet/service-kit';
+import {
+  ConfigError,
+  envChoice,
+  envList,
+  envNumber,
+  envSecret,
+  envString,
+  type AuthMode,
+} from '@srcnet/service-kit';
 
 /** Whether the worker asks Skaha for status callbacks: `auto` probes `GET /callbacks` at start. */
 export type CallbackMode = 'auto' | 'on' | 'off';
@@ -44,7 +52,6 @@ export interface SkahaWorkerConfig {
   logLevel: string;
 }
 
-const DEV_SECRET = 'dev-only-secret-change-me';
 const DEV_SKAHA_CALLBACK_SECRET = 'dev-only-skaha-callback-secret';
 
 type Env = Record<string, string | undefined>;
@@ -52,12 +59,7 @@ type Env = Record<string, string | undefined>;
 /** Every setting from the environment; errors name the variable. Variables are listed in docs/skaha.md. */
 export function loadConfig(env: Env = process.env): SkahaWorkerConfig {
   const authMode = envChoice(env, 'AUTH_MODE', ['dev', 'jwt'] as const, 'dev');
-  const secret = (name: string, devDefault: string) => {
-    const value = envString(env, name);
-    if (value) return value;
-    if (authMode === 'dev') return devDefault;
-    throw new ConfigError(`${name} is required when AUTH_MODE=${authMode}`);
-  };
+  const secret = (name: string, devDefault?: string) => envSecret(env, name, authMode, devDefault);
   const skahaCallbackSecret = secret('SKAHA_CALLBACK_SECRET', DEV_SKAHA_CALLBACK_SECRET);
   if (skahaCallbackSecret.length < 16)
     throw new ConfigError(
@@ -77,7 +79,7 @@ export function loadConfig(env: Env = process.env): SkahaWorkerConfig {
     registryAuth: username && registrySecret ? { username, secret: registrySecret } : undefined,
     callbacks: envChoice(env, 'SKAHA_CALLBACKS', ['auto', 'on', 'off'] as const, 'auto'),
     skahaCallbackSecret,
-    callbackSecret: secret('CALLBACK_SECRET', DEV_SECRET),
+    callbackSecret: secret('CALLBACK_SECRET'),
     notebookImage: envString(env, 'SKAHA_NOTEBOOK_IMAGE', 'images.canfar.net/skaha/astroml:26.04'),
     harborWorkerUrl: envString(env, 'HARBOR_WORKER_URL'),
     watcher: {
@@ -88,7 +90,7 @@ export function loadConfig(env: Env = process.env): SkahaWorkerConfig {
     },
     sqlitePath: envString(env, 'SKAHA_SQLITE_PATH', 'data/skaha.sqlite'),
     authMode,
-    gatewaySecret: secret('GATEWAY_SECRET', DEV_SECRET),
+    gatewaySecret: secret('GATEWAY_SECRET'),
     admins: envList(env, 'ADMIN_USERS', ['admin']),
     logLevel: envString(env, 'LOG_LEVEL', 'info'),
   };

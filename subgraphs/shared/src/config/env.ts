@@ -41,6 +41,21 @@ export function envChoice<T extends string>(env: Env, name: string, choices: rea
   return text as T;
 }
 
+/**
+ * The secret every service falls back on in dev mode (the signatures between gateway, broker and
+ * workers), the same everywhere so that `npm start` runs with no settings. AUTH_MODE=jwt requires
+ * each secret to be set.
+ */
+export const DEV_SECRET = 'dev-only-secret-change-me';
+
+/** A secret from the environment: in dev mode `devDefault` stands in for a missing one; otherwise it must be set. */
+export function envSecret(env: Env, name: string, authMode: string, devDefault: string = DEV_SECRET): string {
+  const value = envString(env, name);
+  if (value) return value;
+  if (authMode === 'dev') return devDefault;
+  throw new ConfigError(`${name} must be set when AUTH_MODE=${authMode}`);
+}
+
 export function envList(env: Env, name: string, fallback: readonly string[]): string[] {
   const text = env[name];
   if (text === undefined) return [...fallback];
