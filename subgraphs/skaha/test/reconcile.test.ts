@@ -3,7 +3,6 @@
  * run at the reconcile interval and at start-up, reports each change once.
  */
 import { createServer, type Server } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +12,7 @@ import type { Ivoa } from '@srcnet/execution-step-schema';
 import { startSkahaEmulator, type SkahaEmulator } from '../emulator/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { startSkahaWorker } from '../src/worker.ts';
-import { emulatorOptions, HELLO, waitFor } from './stack.ts';
-
-const KIND = 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/';
+import { containerCommand, emulatorOptions, waitFor } from './stack.ts';
 
 let skaha: SkahaEmulator;
 let receiver: Server;
@@ -61,27 +58,6 @@ const startWorker = (reconcileSeconds: string) =>
     { logger: pino({ level: 'silent' }) },
   );
 
-function command(): Ivoa.WorkerCommand {
-  const stepId = randomUUID();
-  return {
-    commandId: `${stepId}:compute:prepare`,
-    action: 'prepare',
-    stepId,
-    owner: 'alice',
-    component: { role: 'compute', uuid: randomUUID(), kind: `${KIND}compute/simple-compute-resource.yaml` },
-    step: {
-      kind: `${KIND}session/scheduled-execution-session.yaml`,
-      executable: { kind: `${KIND}executable/docker-container.yaml`, image: { locations: [HELLO] } },
-      compute: {
-        kind: `${KIND}compute/simple-compute-resource.yaml`,
-        cores: { min: 1, max: 1 },
-        memory: { min: 1, max: 1 },
-      },
-    } as Ivoa.ScheduledExecutionSession,
-    callbackUrl: receiverUrl,
-  };
-}
-
 const phasesOf = (uuid: string) => received.filter((c) => c.componentUuid === uuid).map((c) => c.phase);
 const completed = (uuid: string) => async () => (phasesOf(uuid).includes('COMPLETED') ? true : undefined);
 
@@ -90,7 +66,7 @@ describe('reconciliation when every Skaha callback is lost', () => {
     const worker = await startWorker('0.5');
     try {
       expect(worker.callbacks).toBe(true);
-      const job = command();
+      const job = containerCommand(receiverUrl);
       await worker.tracker.handle(job);
       await waitFor('COMPLETED', completed(job.component.uuid));
       // A further reconcile pass finds nothing new to report.
@@ -105,7 +81,7 @@ describe('reconciliation when every Skaha callback is lost', () => {
   it('reports at start-up a session that finished while the worker was down', async () => {
     // Reconciling only at start-up: nothing else can tell the worker the session ended.
     const before = await startWorker('0');
-    const job = command();
+    const job = containerCommand(receiverUrl);
     await before.tracker.handle(job);
     await before.close();
     await new Promise((done) => setTimeout(done, 2000));

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import type { Ivoa } from '@srcnet/execution-step-schema';
 import { defaultImages, startSkahaEmulator, type SkahaEmulatorOptions } from '../emulator/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { startSkahaWorker } from '../src/worker.ts';
@@ -101,3 +103,25 @@ export const containerRequest = (image = HELLO) => ({
   },
   schedule: { requested: { duration: 'PT10M' } },
 });
+
+/** A worker command, as the broker sends it, that starts a headless container on Skaha. */
+export function containerCommand(callbackUrl: string, image = HELLO): Ivoa.WorkerCommand {
+  const stepId = randomUUID();
+  return {
+    commandId: `${stepId}:compute:prepare`,
+    action: 'prepare',
+    stepId,
+    owner: 'alice',
+    component: { role: 'compute', uuid: randomUUID(), kind: `${KIND}compute/simple-compute-resource.yaml` },
+    step: {
+      kind: `${KIND}session/scheduled-execution-session.yaml`,
+      executable: { kind: `${KIND}executable/docker-container.yaml`, image: { locations: [image] } },
+      compute: {
+        kind: `${KIND}compute/simple-compute-resource.yaml`,
+        cores: { min: 1, max: 1 },
+        memory: { min: 1, max: 1 },
+      },
+    } as Ivoa.ScheduledExecutionSession,
+    callbackUrl,
+  };
+}

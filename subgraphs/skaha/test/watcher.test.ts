@@ -3,12 +3,10 @@
  * 500 tracked sessions cost one `GET /session` per interval, never a per-session status request.
  */
 import { createServer, type Server } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ivoa } from '@srcnet/execution-step-schema';
-import { BROKEN, BROKEN_MESSAGE, HELLO, skahaStack, waitFor } from './stack.ts';
+import { BROKEN, BROKEN_MESSAGE, containerCommand, skahaStack, waitFor } from './stack.ts';
 
-const KIND = 'https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/';
 const COUNT = 500;
 
 type Stack = Awaited<ReturnType<typeof skahaStack>>;
@@ -42,27 +40,6 @@ afterAll(async () => {
   await new Promise((done) => receiver.close(done));
 });
 
-function command(image = HELLO): Ivoa.WorkerCommand {
-  const stepId = randomUUID();
-  return {
-    commandId: `${stepId}:compute:prepare`,
-    action: 'prepare',
-    stepId,
-    owner: 'alice',
-    component: { role: 'compute', uuid: randomUUID(), kind: `${KIND}compute/simple-compute-resource.yaml` },
-    step: {
-      kind: `${KIND}session/scheduled-execution-session.yaml`,
-      executable: { kind: `${KIND}executable/docker-container.yaml`, image: { locations: [image] } },
-      compute: {
-        kind: `${KIND}compute/simple-compute-resource.yaml`,
-        cores: { min: 1, max: 1 },
-        memory: { min: 1, max: 1 },
-      },
-    } as Ivoa.ScheduledExecutionSession,
-    callbackUrl: receiverUrl,
-  };
-}
-
 const phasesOf = (uuid: string) => received.filter((c) => c.componentUuid === uuid).map((c) => c.phase);
 
 describe('the batched watcher', () => {
@@ -71,7 +48,7 @@ describe('the batched watcher', () => {
   });
 
   it(`reports ${COUNT} sessions starting with one listing per interval and no per-session poll`, async () => {
-    const commands = Array.from({ length: COUNT }, () => command());
+    const commands = Array.from({ length: COUNT }, () => containerCommand(receiverUrl));
     await Promise.all(commands.map((c) => stack.worker.tracker.handle(c)));
     await waitFor(
       'every session RUNNING',
@@ -105,7 +82,7 @@ describe('the batched watcher', () => {
 
   it('reads why a session failed from its events, once, since a listing carries no message', async () => {
     stack.skaha.resetStats();
-    const failing = command(BROKEN);
+    const failing = containerCommand(receiverUrl, BROKEN);
     await stack.worker.tracker.handle(failing);
     await waitFor('FAILED', async () =>
       phasesOf(failing.component.uuid).includes('FAILED') ? true : undefined,
