@@ -40,7 +40,9 @@ export function groupCommits<DB>(
         }
       });
     } catch (error) {
-      for (const { item } of done) item.reject(error);
+      // The shared transaction failed (its begin, a savepoint or the commit): no member is
+      // committed. Those that already failed on their own keep their own error.
+      for (const item of group) item.reject(error);
       return;
     }
     for (const { item, value } of done) item.resolve(value);

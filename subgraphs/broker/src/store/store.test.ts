@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { engineMigrations } from '../engine/tables.ts';
 import { openStore, type Migrations, type Store } from './index.ts';
@@ -150,6 +150,24 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         expect(await pragma('synchronous')).toBe(1);
         expect(await pragma('busy_timeout')).toBe(5000);
         expect(await pragma('foreign_keys')).toBe(1);
+      });
+
+      it('settles every transaction of a group whose shared transaction fails', async () => {
+        const store = await openOn<Samples>([sampleMigrations]);
+        const insert = (id: string) => (tx: Transaction<Samples>) =>
+          tx.insertInto('samples').values({ id, at: 1, flag: null, doc: '{}' }).execute();
+        const outcomes = await Promise.allSettled([
+          store.transaction(insert('a')),
+          // Ends the shared transaction under the others' feet: its savepoint and the commit fail.
+          store.transaction((tx) => sql`commit`.execute(tx)),
+          store.transaction(insert('c')),
+        ]);
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
+        // And the store goes on.
+        await store.transaction(insert('d'));
+        expect(await store.db.selectFrom('samples').select('id').where('id', '=', 'd').execute()).toEqual([
+          { id: 'd' },
+        ]);
       });
 
       it('commits transactions asked for together in one commit', async () => {
