@@ -1,3 +1,5 @@
+import type { AuthMode } from '../identity/identity.ts';
+
 /**
  * Reading configuration from the environment, with defaults, and errors that name the variable
  * and what it should have been.
@@ -49,7 +51,12 @@ export function envChoice<T extends string>(env: Env, name: string, choices: rea
 export const DEV_SECRET = 'dev-only-secret-change-me';
 
 /** A secret from the environment: in dev mode `devDefault` stands in for a missing one; otherwise it must be set. */
-export function envSecret(env: Env, name: string, authMode: string, devDefault: string = DEV_SECRET): string {
+export function envSecret(
+  env: Env,
+  name: string,
+  authMode: AuthMode,
+  devDefault: string = DEV_SECRET,
+): string {
   const value = envString(env, name);
   if (value) return value;
   if (authMode === 'dev') return devDefault;
