@@ -18,12 +18,11 @@ export function groupCommits<DB>(
   db: Kysely<DB>,
   maxGroup = 32,
 ): <T>(fn: (tx: Transaction<DB>) => Promise<T>) => Promise<T> {
-  let waiting: Waiting<DB>[] = [];
+  const waiting: Waiting<DB>[] = [];
   let scheduled = false;
 
   const runGroup = async () => {
-    const group = waiting.slice(0, maxGroup);
-    waiting = waiting.slice(group.length);
+    const group = waiting.splice(0, maxGroup);
     const done: { item: Waiting<DB>; value: unknown }[] = [];
     try {
       await db.transaction().execute(async (tx) => {
