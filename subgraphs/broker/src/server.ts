@@ -28,6 +28,7 @@ import { learnedEstimate } from './offers/learned.ts';
 import { Reconciler, RECONCILE_JOB, workerNameFor } from './reconcile/reconciler.ts';
 import { registerRestRoutes } from './rest/routes.ts';
 import { simulatedPlatform, type SimulatedPlatform } from './simulation/platform.ts';
+import { loaderById } from './steps/loader.ts';
 import { Broker, COMMAND_JOB, TIMER_JOB, type CommandPayload, type TimerPayload } from './steps/service.ts';
 import { countPreparing, observations } from './steps/store.ts';
 import { stepMigrations, type BrokerTables } from './steps/tables.ts';
@@ -154,6 +155,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     log: app.log,
     recovered: (worker) => metrics.reconciledCallbacks.inc({ worker }),
   });
+  // Deliveries claimed together mostly belong to the same few steps: one read for all of them.
+  const stepsToSend = loaderById((ids) => broker.steps(ids), { cache: false });
   const simulation = simulatedPlatform(config.simulation, async (callback) => {
     await broker.applyCallback(callback, 'simulation');
   });
@@ -197,7 +200,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         style: 'delivery',
         run: async (job) => {
           const { target, command: queued } = job.payload as CommandPayload;
-          const [step] = await broker.steps([queued.stepId]);
+          const step = await stepsToSend.load(queued.stepId);
           if (!step) throw new Error(`step ${queued.stepId} of command ${queued.commandId} does not exist`);
           const command = { ...queued, step: step.document, callbackUrl: `${publicUrl}/callbacks` };
           if (target === SIMULATION) return simulation.handle(command);

@@ -13,6 +13,7 @@ import {
   type IdentityOptions,
   type StepPubSub,
 } from '@srcnet/service-kit';
+import { loaderById } from '../steps/loader.ts';
 import type { Broker } from '../steps/service.ts';
 import type { BrokerContext } from './context.ts';
 import { resolvers } from './resolvers.ts';
@@ -35,17 +36,12 @@ export function registerGraphQL(
     maskedErrors: true,
     plugins: [useDocumentLimits()],
     context: ({ req }) => {
-      const byId = <T extends { id: string }>(load: (ids: readonly string[]) => Promise<T[]>) =>
-        new DataLoader<string, T | undefined>(async (ids) => {
-          const found = new Map((await load(ids)).map((row) => [row.id, row]));
-          return ids.map((id) => found.get(id));
-        });
       return {
         identity: callerOf(req, options.identity),
         broker,
         baseUrl: options.baseUrl ?? `${req.protocol}://${req.headers.host}`,
-        steps: byId((ids) => broker.steps(ids)),
-        offerSets: byId((ids) => broker.offerSets(ids)),
+        steps: loaderById((ids) => broker.steps(ids)),
+        offerSets: loaderById((ids) => broker.offerSets(ids)),
         history: new DataLoader(async (ids: readonly string[]) => {
           const byStep = await broker.history(ids);
           return ids.map((id) => byStep.get(id) ?? []);
