@@ -1,7 +1,8 @@
 /**
- * docker-compose.yml and the Dockerfiles against what the services actually read and load, with
- * no Docker engine: which variables each service's config reads is recorded by handing its loader
- * an environment that notes every key asked for, so the check follows the code as it changes.
+ * docker-compose.yml and the Dockerfile's targets against what the services actually read and
+ * load, with no Docker engine: which variables each service's config reads is recorded by handing
+ * its loader an environment that notes every key asked for, so the check follows the code as it
+ * changes.
  * Each failure names the service and the variable or file.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ type Env = Record<string, string>;
 
 interface ComposeService {
   image?: string;
-  build?: { context: string; dockerfile: string };
+  build?: { context: string; dockerfile?: string; target?: string };
   environment?: Record<string, string | number | boolean | null> | string[];
   ports?: string[];
   depends_on?: string[] | Record<string, { condition?: string }>;
@@ -121,9 +122,10 @@ const images = new Map<string, Built>();
 
 beforeAll(async () => {
   for (const [name, service] of built) {
-    const dockerfilePath = join(service.build!.context, service.build!.dockerfile);
+    const { context, dockerfile: file = 'Dockerfile', target } = service.build!;
+    const dockerfilePath = join(context, file);
     const dockerfile = existsSync(join(ROOT, dockerfilePath))
-      ? readDockerfile(join(ROOT, dockerfilePath))
+      ? readDockerfile(join(ROOT, dockerfilePath), target)
       : { cmd: [], copies: [], healthcheck: [], extras: [] };
     const entry = dockerfile.cmd.find((arg) => arg.endsWith('.ts'));
     const configFile = entry && join(ROOT, dirname(entry), 'config.ts');

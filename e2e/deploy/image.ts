@@ -11,18 +11,24 @@ import ts from 'typescript';
 export const ROOT = resolve(import.meta.dirname, '../..');
 
 export interface Dockerfile {
-  /** The final stage's CMD, exec form. */
+  /** The target stage's CMD, exec form. */
   cmd: string[];
-  /** Sources the final stage copies from the build context (not from other stages), as written. */
+  /** Sources the target stage and the stages it is built on copy from the build context (not from other stages), as written. */
   copies: string[];
-  /** The final stage's HEALTHCHECK command, exec form. */
+  /** The target stage's HEALTHCHECK command, exec form. */
   healthcheck: string[];
   /** Packages installed beside the production ones (the RUNTIME_EXTRAS build argument). */
   extras: string[];
 }
 
-export function readDockerfile(path: string): Dockerfile {
-  const instructions = readFileSync(path, 'utf8')
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+/** Reads the image a target of a Dockerfile builds (the last stage when no target is named). */
+export function readDockerfile(path: string, target?: string): Dockerfile {
+  const instructions: Instruction[] = readFileSync(path, 'utf8')
     .replace(/\\\r?\n/g, ' ')
     .split(/\r?\n/)
     .map((line) => line.trim())
@@ -31,7 +37,21 @@ export function readDockerfile(path: string): Dockerfile {
       const [keyword = '', ...rest] = line.split(/\s+/);
       return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
     });
-  const finalStage = instructions.slice(instructions.findLastIndex((i) => i.keyword === 'FROM'));
+  const stages = new Map<string, { base: string; instructions: Instruction[] }>();
+  let last: { base: string; instructions: Instruction[] } | undefined;
+  for (const instruction of instructions) {
+    if (instruction.keyword === 'FROM') {
+      const [base = '', as, name] = instruction.args.split(/\s+/);
+      last = { base, instructions: [] };
+      stages.set(as?.toUpperCase() === 'AS' && name ? name : `#${stages.size}`, last);
+    } else last?.instructions.push(instruction);
+  }
+  const targetStage = target === undefined ? last : stages.get(target);
+  if (!targetStage) throw new Error(`${relative(ROOT, path)}: no stage named ${target}`);
+  // The target's own instructions, then those of each stage it is built on.
+  const chain: Instruction[] = [];
+  for (let stage: typeof last = targetStage; stage; stage = stages.get(stage.base))
+    chain.push(...stage.instructions);
   const execForm = (keyword: string, args: string) => {
     const json = args.slice(args.indexOf('['));
     try {
@@ -40,15 +60,15 @@ export function readDockerfile(path: string): Dockerfile {
       throw new Error(`${relative(ROOT, path)}: ${keyword} must be in exec form (a JSON array)`);
     }
   };
-  const cmd = finalStage.findLast((i) => i.keyword === 'CMD');
-  const healthcheck = finalStage.findLast((i) => i.keyword === 'HEALTHCHECK');
+  const cmd = chain.find((i) => i.keyword === 'CMD');
+  const healthcheck = chain.find((i) => i.keyword === 'HEALTHCHECK');
   const extras = instructions
     .find((i) => i.keyword === 'ARG' && i.args.startsWith('RUNTIME_EXTRAS='))
     ?.args.replace(/^RUNTIME_EXTRAS="?([^"]*)"?$/, '$1');
   return {
     cmd: cmd ? execForm('CMD', cmd.args) : [],
     healthcheck: healthcheck ? execForm('HEALTHCHECK', healthcheck.args) : [],
-    copies: finalStage
+    copies: chain
       .filter((i) => i.keyword === 'COPY' && !i.args.includes('--from='))
       .flatMap((i) =>
         i.args
