@@ -329,7 +329,7 @@ describe('configuration from the environment', () => {
           rateLimit: { rate: 0.2, retryAfterSeconds: 1 },
           hang: { rate: 0.05, afterProcessing: true },
         },
-        callbacks: { reorder: { rate: 0.5 }, delay: { delayMs: 100, jitterMs: 0 } },
+        callbacks: { reorder: { rate: 0.5 }, delay: { rate: 1, delayMs: 100, jitterMs: 0 } },
       },
     });
     expect(optionsFromEnv({}).port).toBe(4103);
@@ -337,10 +337,10 @@ describe('configuration from the environment', () => {
 
   it('names the variable that is wrong', () => {
     expect(() => faultsFromEnv({ PREPAREDATA_FAULT_ERROR_RATE: 'lots' })).toThrow(
-      'PREPAREDATA_FAULT_ERROR_RATE must be a number (got lots)',
+      'PREPAREDATA_FAULT_ERROR_RATE=lots must be a number between 0 and 1',
     );
     expect(() => faultsFromEnv({ PREPAREDATA_FAULT_CALLBACK_DROP_RATE: '3' })).toThrow(
-      'callbacks.drop.rate must be from 0 to 1 (got 3)',
+      'PREPAREDATA_FAULT_CALLBACK_DROP_RATE=3 must be a number between 0 and 1',
     );
     expect(() => faultsFromEnv({ PREPAREDATA_FAULT_OPERATIONS: 'submit,poll' })).toThrow(
       /poll is not one of/,

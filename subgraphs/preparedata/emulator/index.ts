@@ -70,7 +70,7 @@ export interface PrepareDataEmulatorOptions {
 
 export interface EmulatorStats {
   requests: RequestCounts;
-  callbacks: CallbackStats & { dropped: number; duplicated: number; reordered: number };
+  callbacks: CallbackStats & { dropped: number; duplicated: number; reordered: number; delayed: number };
   faults: { error: number; rateLimit: number; hang: number; hangAfter: number; slow: number };
   staging: StagingSnapshot;
 }
@@ -134,10 +134,16 @@ export async function startPrepareDataEmulator(
   const requests = new RequestStats();
 
   const stats = (): EmulatorStats => {
-    const { drop, duplicate, reorder, ...api } = faults.fired;
+    const { drop, duplicate, reorder, delay, ...api } = faults.fired;
     return {
       requests: requests.snapshot(),
-      callbacks: { ...notifier.stats, dropped: drop, duplicated: duplicate, reordered: reorder },
+      callbacks: {
+        ...notifier.stats,
+        dropped: drop,
+        duplicated: duplicate,
+        reordered: reorder,
+        delayed: delay,
+      },
       faults: api,
       staging: engine.snapshot(),
     };
@@ -145,7 +151,7 @@ export async function startPrepareDataEmulator(
   const resetStats = () => {
     requests.reset();
     notifier.resetStats();
-    for (const kind of Object.keys(faults.fired) as (keyof typeof faults.fired)[]) faults.fired[kind] = 0;
+    faults.resetCounts();
   };
 
   let app: FastifyInstance;

@@ -3,7 +3,7 @@ import { optionsFromEnv, startSkahaEmulator } from './index.ts';
 
 /**
  * Standalone Skaha emulator: SKAHA_EMULATOR_PORT (default 4102) and the other SKAHA_EMULATOR_* /
- * SKAHA_FAULT_* variables described in emulator/config.ts and emulator/faults/faults.ts.
+ * SKAHA_FAULT_* variables described in emulator/config.ts and @srcnet/service-kit/faults.
  */
 const logger = pino({ name: 'skaha-emulator', level: process.env.LOG_LEVEL ?? 'info' });
 const options = optionsFromEnv(process.env);

@@ -210,7 +210,7 @@ describe('callback faults', () => {
   });
 
   it('delays notifications', async () => {
-    const client = await setup({ faults: { callbacks: { delay: { delayMs: 300 } } } });
+    const client = await setup({ faults: { callbacks: { delay: { rate: 1, delayMs: 300 } } } });
     const started = Date.now();
     await submit(client);
     await receiver.waitFor((received) => received.length >= 1);
