@@ -1,3 +1,5 @@
+import { envChoice, envNumber, envString, ConfigError } from '@srcnet/service-kit/config';
+
 /** The portal server's settings, all from the environment (docs/portal.md). */
 export interface PortalConfig {
   port: number;
@@ -12,13 +14,12 @@ export interface PortalConfig {
 export type PageConfig = Pick<PortalConfig, 'gatewayUrl' | 'authMode'>;
 
 export function loadPortalConfig(env: Record<string, string | undefined>): PortalConfig {
-  const port = Number(env['PORTAL_PORT'] || 4005);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`PORTAL_PORT: ${env['PORTAL_PORT']} is not a port number`);
-  const authMode = env['AUTH_MODE'] || 'dev';
-  if (authMode !== 'dev' && authMode !== 'jwt')
-    throw new Error(`AUTH_MODE: ${authMode} is neither dev nor jwt`);
-  const gatewayUrl = env['PORTAL_GATEWAY_URL'] || 'http://127.0.0.1:4000/graphql';
-  if (!URL.canParse(gatewayUrl)) throw new Error(`PORTAL_GATEWAY_URL: ${gatewayUrl} is not a URL`);
-  return { port, host: env['HOST'] || '127.0.0.1', gatewayUrl, authMode };
+  const gatewayUrl = envString(env, 'PORTAL_GATEWAY_URL', 'http://127.0.0.1:4000/graphql');
+  if (!URL.canParse(gatewayUrl)) throw new ConfigError(`PORTAL_GATEWAY_URL=${gatewayUrl} must be a URL`);
+  return {
+    port: envNumber(env, 'PORTAL_PORT', 4005, { min: 0, max: 65535 }),
+    host: envString(env, 'HOST', '127.0.0.1'),
+    gatewayUrl,
+    authMode: envChoice(env, 'AUTH_MODE', ['dev', 'jwt'] as const, 'dev'),
+  };
 }

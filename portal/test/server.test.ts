@@ -14,6 +14,22 @@ afterAll(() => portal?.close());
 
 const get = (path: string, init?: RequestInit) => fetch(new URL(path, portal.url), init);
 
+describe('the portal configuration', () => {
+  it('has defaults for a local run and names the variable that is wrong', () => {
+    expect(loadPortalConfig({})).toEqual({
+      port: 4005,
+      host: '127.0.0.1',
+      gatewayUrl: 'http://127.0.0.1:4000/graphql',
+      authMode: 'dev',
+    });
+    expect(() => loadPortalConfig({ PORTAL_PORT: '70000' })).toThrow(/PORTAL_PORT=70000 must be a number/);
+    expect(() => loadPortalConfig({ AUTH_MODE: 'oidc' })).toThrow(/AUTH_MODE=oidc must be one of dev, jwt/);
+    expect(() => loadPortalConfig({ PORTAL_GATEWAY_URL: 'gateway' })).toThrow(
+      /PORTAL_GATEWAY_URL=gateway must be a URL/,
+    );
+  });
+});
+
 describe('the portal server', () => {
   it('answers its health check and tells the page where the gateway is', async () => {
     expect((await get('/healthz')).status).toBe(200);
