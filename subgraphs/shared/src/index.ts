@@ -8,3 +8,4 @@ export * from './documents/nesting.ts';
 export * from './random/random.ts';
 export * from './graphql/limits.ts';
 export * from './tracing/index.ts';
+export * from './retry/backoff.ts';

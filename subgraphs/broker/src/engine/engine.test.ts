@@ -9,7 +9,8 @@ import {
   type EffectsTables,
 } from './fixtures/effects.ts';
 import { cancel, deadJobs, enqueue, jobStats, type Engine, type EngineOptions } from './index.ts';
-import { backoffMs, startEngine } from './runner.ts';
+import { backoffMs } from '@srcnet/service-kit';
+import { startEngine } from './runner.ts';
 import { engineMigrations } from './tables.ts';
 
 const pgUp = await postgresReachable();
@@ -118,7 +119,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         handlers: {
           flaky: {
             style: 'state',
-            retry: { baseMs: 10, maxMs: 20 },
+            retry: { baseDelayMs: 10, maxDelayMs: 20 },
             run: async (j, tx, commit) => {
               await applyEffect(tx, j.key, 'flaky');
               commit.afterCommit(() => hooks.push(`${j.key}@${j.attempt}`));
@@ -148,7 +149,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     it('retries a failing delivery with growing jittered delays, then dead-letters it with its last error', async () => {
       const store = await open();
       const attempts: { attempt: number; at: number; key: string }[] = [];
-      const retry = { maxAttempts: 4, baseMs: 40, maxMs: 1000 };
+      const retry = { attempts: 4, baseDelayMs: 40, maxDelayMs: 1000 };
       start({
         store,
         handlers: {
@@ -230,7 +231,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       let release!: () => void;
       const stuck = new Promise<void>((resolve) => (release = resolve));
       const ran: number[] = [];
-      const retry = { maxAttempts: 1 };
+      const retry = { attempts: 1 };
       const a = start({
         store: first,
         leaseMs: 100,
@@ -277,7 +278,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
           hang: { style: 'delivery', run: () => hang },
           fail: {
             style: 'delivery',
-            retry: { maxAttempts: 1 },
+            retry: { attempts: 1 },
             run: async () => Promise.reject(new Error('no')),
           },
         },

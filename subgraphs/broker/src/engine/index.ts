@@ -15,7 +15,6 @@ export type {
   EngineOptions,
   Handler,
   Job,
-  RetryPolicy,
   StateHandler,
 } from './runner.ts';
 export { engineMigrations, type EngineTables, type JobsDb, type JobState, type JobsTable } from './tables.ts';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { contextFrom, inSpan, SpanKind } from '@srcnet/service-kit';
+import { backoffMs, contextFrom, inSpan, SpanKind, type RetryPolicy } from '@srcnet/service-kit';
 import { skipLocked } from '../store/dialect.ts';
 import type { Store } from '../store/index.ts';
 import { onLocalEnqueue } from './queue.ts';
@@ -18,15 +18,8 @@ export interface Job {
   createdAt: number;
 }
 
-export interface RetryPolicy {
-  /** Runs before the job is dead-lettered. */
-  maxAttempts: number;
-  /** Delay before the second run; it doubles per run up to maxMs, then is jittered to 50–100 %. */
-  baseMs: number;
-  maxMs: number;
-}
-
-const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 12, baseMs: 1000, maxMs: 600_000 };
+/** Runs (`attempts`) before the job is dead-lettered, and the backoff between them. */
+const DEFAULT_RETRY: RetryPolicy = { attempts: 12, baseDelayMs: 1000, maxDelayMs: 600_000 };
 
 export interface CommitHooks {
   /** Runs fn once the job's transaction has committed (e.g. to publish a change); dropped on rollback. */
@@ -347,7 +340,7 @@ class Runner<DB extends EngineTables> implements Engine {
     for (const row of rows.sort((a, b) => a.created_at - b.created_at)) {
       // The last allowed attempt never reported back (its lease ran out): the job may be what
       // crashes or hangs its runners, so it stops here.
-      if (row.attempts > this.retryOf(row).maxAttempts) {
+      if (row.attempts > this.retryOf(row).attempts) {
         await this.recordFailure(this.db, row, 'the last attempt never finished (lease expired)');
       } else live.push(row);
     }
@@ -499,7 +492,7 @@ class Runner<DB extends EngineTables> implements Engine {
     const retry = this.retryOf(row);
     const message = error instanceof Error ? error.message : String(error);
     const now = Date.now();
-    const dead = row.attempts >= retry.maxAttempts;
+    const dead = row.attempts >= retry.attempts;
     const context = { key: row.key, kind: row.kind, attempt: row.attempts, error: message };
     if (dead) this.logger.error(context, 'job dead-lettered after its last attempt');
     else this.logger.warn(context, 'job failed; will retry');
@@ -554,10 +547,4 @@ function toJob(row: Row): Job {
     attempt: row.attempts,
     createdAt: row.created_at,
   };
-}
-
-/** Exponential, capped, with "equal jitter" so that retries after a shared outage spread out. */
-export function backoffMs(attempt: number, retry: RetryPolicy, random = Math.random): number {
-  const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }

@@ -113,7 +113,7 @@ describe('API faults', () => {
     const client = new HarborClient({
       url: emulator.url,
       credentials: { username: 'admin', password: 'Harbor12345' },
-      retry: { retries: 3, timeoutMs: 150 },
+      retry: { attempts: 4, timeoutMs: 150 },
     });
     await expect(client.createProject({ project_name: 'ghost' })).rejects.toMatchObject({ code: 'TIMEOUT' });
     // Not retried (a POST), yet done: the case that makes blind retries dangerous.

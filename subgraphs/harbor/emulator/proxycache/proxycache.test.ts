@@ -10,7 +10,7 @@ import { startWebhookReceiver } from '../testing/receiver.ts';
 
 const MB = 1024 * 1024;
 const admin = { username: 'admin', password: 'Harbor12345' };
-const retry = { retries: 1, baseDelayMs: 5, timeoutMs: 3000 };
+const retry = { attempts: 2, baseDelayMs: 5, timeoutMs: 3000 };
 
 let emulator: HarborEmulator;
 let harbor: HarborClient;

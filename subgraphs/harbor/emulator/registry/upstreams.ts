@@ -102,7 +102,7 @@ export class HttpUpstream implements Upstream {
       baseUrl,
       ...(credentials ? { credentials } : {}),
       verifyDigests: false,
-      retry: { retries: 2, timeoutMs: 10_000 },
+      retry: { attempts: 3, timeoutMs: 10_000 },
     });
   }
 

@@ -31,7 +31,7 @@ async function setUpWorld(target: HarborEmulator): Promise<{ client: HarborClien
   const client = new HarborClient({
     url: target.url,
     credentials: admin,
-    retry: { retries: 1, baseDelayMs: 5 },
+    retry: { attempts: 2, baseDelayMs: 5 },
   });
   const id = await client.createRegistry({ name: 'ghcr', type: 'github-ghcr', url: 'https://ghcr.io' });
   await client.createWebhookPolicy('skaha', {

@@ -9,7 +9,7 @@ import type { WebhookReceiver } from '../testing/receiver.ts';
 import { startWebhookReceiver } from '../testing/receiver.ts';
 
 const admin = { username: 'admin', password: 'Harbor12345' };
-const retry = { retries: 0, timeoutMs: 3000 };
+const retry = { attempts: 1, timeoutMs: 3000 };
 
 let emulator: HarborEmulator;
 let harbor: HarborClient;

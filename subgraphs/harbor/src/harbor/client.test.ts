@@ -5,7 +5,7 @@ import { encodeRepositoryName, HarborClient, robotCredentials } from './client.t
 import { HarborError } from './errors.ts';
 
 const admin = { username: 'admin', password: 'Harbor12345' };
-const fastRetry = { retries: 3, baseDelayMs: 5, maxDelayMs: 50, timeoutMs: 2000 };
+const fastRetry = { attempts: 4, baseDelayMs: 5, maxDelayMs: 50, timeoutMs: 2000 };
 
 let emulator: HarborEmulator;
 let harbor: HarborClient;
@@ -206,7 +206,7 @@ describe('retries', () => {
     const quick = new HarborClient({
       url: emulator.url,
       credentials: admin,
-      retry: { retries: 1, baseDelayMs: 5, timeoutMs: 150 },
+      retry: { attempts: 2, baseDelayMs: 5, timeoutMs: 150 },
     });
     emulator.setFaults({ api: { timeout: { rate: 1, count: 1 } } });
     expect((await quick.getProject('library'))?.name).toBe('library');

@@ -3,7 +3,7 @@
  * artifacts, projects (proxy caches included), registry endpoints, replication and webhooks.
  */
 import { HarborError, readErrorItems } from './errors.ts';
-import type { RetryPolicy } from './retry.ts';
+import type { RetryOptions } from './retry.ts';
 import { send, TransportError } from './retry.ts';
 import type {
   Artifact,
@@ -103,7 +103,7 @@ export interface HarborClientOptions {
   url: string;
   /** Basic credentials of a user or a robot (see robotCredentials). */
   credentials?: HarborCredentials;
-  retry?: RetryPolicy;
+  retry?: RetryOptions;
   fetch?: typeof fetch;
 }
 

@@ -10,8 +10,8 @@ export type {
 export { encodeRepositoryName, HarborClient, robotCredentials } from './client.ts';
 export type { HarborErrorCode } from './errors.ts';
 export { HarborError } from './errors.ts';
-export type { Exchange, RetryPolicy } from './retry.ts';
-export { DEFAULT_RETRY_POLICY, send, TransportError } from './retry.ts';
+export type { Exchange, RetryOptions } from './retry.ts';
+export { DEFAULT_RETRY_OPTIONS, send, TransportError } from './retry.ts';
 export type * from './types.ts';
 export type {
   JobStatus,

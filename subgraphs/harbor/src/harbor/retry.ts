@@ -4,22 +4,21 @@
  * usually talk to the same Harbor host and should behave the same under load.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs, retryAfterMs, type RetryPolicy } from '@srcnet/service-kit';
 
-export interface RetryPolicy {
-  /** Further attempts after the first (default 4). */
-  retries?: number;
-  /** First backoff ceiling; doubles each attempt (default 200 ms). */
-  baseDelayMs?: number;
-  /** Upper bound of a backoff and of an honoured Retry-After (default 10 s). */
-  maxDelayMs?: number;
-  /** Per-attempt limit for the whole exchange, reading the body included (default 15 s). */
+/**
+ * The shared retry policy (maxDelayMs also bounds an honoured Retry-After), with what one exchange
+ * adds. Unset fields take DEFAULT_RETRY_OPTIONS.
+ */
+export interface RetryOptions extends Partial<RetryPolicy> {
+  /** Per-attempt limit for the whole exchange, reading the body included. */
   timeoutMs?: number;
   /** Source of jitter; injectable so that tests can pin it. */
   random?: () => number;
 }
 
-export const DEFAULT_RETRY_POLICY: Required<RetryPolicy> = {
-  retries: 4,
+export const DEFAULT_RETRY_OPTIONS: Required<RetryOptions> = {
+  attempts: 5,
   baseDelayMs: 200,
   maxDelayMs: 10_000,
   timeoutMs: 15_000,
@@ -58,15 +57,6 @@ export interface Exchange {
 
 const RETRIED_STATUSES = new Set([429, 500, 502, 503, 504]);
 
-/** Seconds or an HTTP date, as RFC 9110 allows; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 /**
  * Sends the request, retrying transient failures of idempotent requests. Returns the last
  * response whatever its status (the caller turns error statuses into its own error type);
@@ -74,13 +64,13 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
  */
 export async function send(
   exchange: Exchange,
-  policy: RetryPolicy = {},
+  options: RetryOptions = {},
   fetchImpl: typeof fetch = fetch,
 ): Promise<Response> {
-  const { retries, baseDelayMs, maxDelayMs, timeoutMs, random } = { ...DEFAULT_RETRY_POLICY, ...policy };
-  const attempts = exchange.idempotent ? retries + 1 : 1;
+  const policy = { ...DEFAULT_RETRY_OPTIONS, ...options };
+  const attempts = exchange.idempotent ? policy.attempts : 1;
   for (let attempt = 1; ; attempt++) {
-    const timeout = AbortSignal.timeout(timeoutMs);
+    const timeout = AbortSignal.timeout(policy.timeoutMs);
     const signal = exchange.signal ? AbortSignal.any([exchange.signal, timeout]) : timeout;
     let response: Response | undefined;
     let failure: TransportError | undefined;
@@ -109,10 +99,10 @@ export async function send(
       if (failure) throw failure;
       return response!;
     }
-    const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
     const hinted = response ? retryAfterMs(response.headers.get('retry-after')) : undefined;
     // A server that says when to come back knows better than our guess, within reason.
-    const delay = hinted !== undefined ? Math.min(hinted, maxDelayMs) : random() * ceiling;
+    const delay =
+      hinted !== undefined ? Math.min(hinted, policy.maxDelayMs) : backoffMs(attempt, policy, policy.random);
     await response?.body?.cancel().catch(() => undefined);
     await sleep(delay, undefined, exchange.signal ? { signal: exchange.signal } : undefined);
   }

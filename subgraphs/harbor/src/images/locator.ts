@@ -53,7 +53,7 @@ export type Lookup =
 /** Calls to Harbor and to registries, counted by operation and outcome. */
 export type Track = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
 
-const UPSTREAM_RETRY = { retries: 1, timeoutMs: 10_000 };
+const UPSTREAM_RETRY = { attempts: 2, timeoutMs: 10_000 };
 
 /** Splits `project/rest` for the Harbor API. */
 export function splitRepository(repository: string): { project: string; name: string } {

@@ -9,7 +9,7 @@ import { RegistryClient, RegistryError } from './client.ts';
 import { MediaType, sha256Digest } from './manifest.ts';
 
 const admin = { username: 'admin', password: 'Harbor12345' };
-const retry = { retries: 1, baseDelayMs: 5, timeoutMs: 2000 };
+const retry = { attempts: 2, baseDelayMs: 5, timeoutMs: 2000 };
 const twoPlatforms = [
   { architecture: 'amd64', os: 'linux' },
   { architecture: 'arm64', os: 'linux', variant: 'v8' },

@@ -2,7 +2,7 @@
  * A client of the OCI distribution API (`/v2/`), as served by Harbor, Docker Hub, GHCR or a
  * plain registry: manifests, blobs, tags, and the token or Basic authentication they ask for.
  */
-import type { RetryPolicy } from '../harbor/retry.ts';
+import type { RetryOptions } from '../harbor/retry.ts';
 import { send, TransportError } from '../harbor/retry.ts';
 import type { Credentials, Token } from './auth.ts';
 import { basicAuthorization, parseChallenge, readTokenResponse } from './auth.ts';
@@ -127,7 +127,7 @@ export interface RegistryClientOptions {
   baseUrl: string;
   /** Basic credentials, sent to a Basic challenge or to the token service of a Bearer one. */
   credentials?: Credentials;
-  retry?: RetryPolicy;
+  retry?: RetryOptions;
   /**
    * Check that manifest and blob bytes hash to their digest (default true). Turn off only for
    * stand-in registries that declare digests they cannot produce.

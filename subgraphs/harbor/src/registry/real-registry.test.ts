@@ -25,7 +25,7 @@ if (!available && !ci)
     `\n[harbor] SKIPPING real-registry tests: ${DOCKER_REGISTRY_BINARY} not found. Install it with: ${DOCKER_REGISTRY_INSTALL}\n`,
   );
 
-const retry = { retries: 1, baseDelayMs: 10, timeoutMs: 5000 };
+const retry = { attempts: 2, baseDelayMs: 10, timeoutMs: 5000 };
 const twoPlatforms = [
   { architecture: 'amd64', os: 'linux' },
   { architecture: 'arm64', os: 'linux', variant: 'v8' },

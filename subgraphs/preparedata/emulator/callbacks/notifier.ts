@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { signedHeaders } from '@srcnet/service-kit';
-import { parseRetryAfter } from '../../src/preparedata/client.ts';
+import { retryAfterMs, signedHeaders } from '@srcnet/service-kit';
 import type { WireCallbackEvent } from '../../src/preparedata/mapping.ts';
 import type { CallbackRegistration } from '../../src/preparedata/types.ts';
 import type { FaultInjector } from '../faults/faults.ts';
@@ -222,7 +221,7 @@ export class CallbackNotifier {
           this.stats.rejected++;
           return;
         }
-        retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+        retryAfter = retryAfterMs(response.headers.get('retry-after'));
       } catch (error) {
         if (signal.aborted) throw error;
       }

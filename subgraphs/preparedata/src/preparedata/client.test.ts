@@ -236,7 +236,7 @@ describe('failures', () => {
 describe('retries', () => {
   const recordingClient = (maxAttempts = 5) =>
     makeClient({
-      retry: { maxAttempts, baseDelayMs: 100, maxDelayMs: 400 },
+      retry: { attempts: maxAttempts, baseDelayMs: 100, maxDelayMs: 400 },
       random: () => 0.5,
       sleep: async (ms) => void delays.push(ms),
     });
@@ -279,7 +279,7 @@ describe('retries', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PrepareDataError);
     expect(error).toMatchObject({ status: 502, retryable: true, attempts: 4 });
-    expect(delays).toEqual([50, 100, 200]);
+    expect(delays).toEqual([75, 150, 300]);
     expect(emulator.stats().requests.byOperation.getJob).toBe(4);
   });
 
@@ -301,7 +301,7 @@ describe('retries', () => {
   it('retries when the connection is refused', async () => {
     const offline = new PrepareDataClient({
       baseUrl: 'http://127.0.0.1:9',
-      retry: { maxAttempts: 2, baseDelayMs: 1 },
+      retry: { attempts: 2, baseDelayMs: 1 },
     });
     await expect(offline.getJob('x')).rejects.toMatchObject({ status: null, retryable: true, attempts: 2 });
   });

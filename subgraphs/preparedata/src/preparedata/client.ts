@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { backoffMs, retryAfterMs, type RetryPolicy as SharedRetryPolicy } from '@srcnet/service-kit';
 import type { OperationName, PrepareDataApiMapping } from './mapping.ts';
 import { DEFAULT_PREPAREDATA_MAPPING } from './mapping.ts';
 import { checkCallback, checkLifetime, normaliseStageRequest } from './request.ts';
@@ -13,18 +14,13 @@ import type {
   SubmitResult,
 } from './types.ts';
 
-export interface RetryPolicy {
-  /** Attempts per call, the first included. */
-  maxAttempts: number;
-  /** Backoff before attempt n+1 is a random fraction ("full jitter") of base * 2^(n-1), capped. */
-  baseDelayMs: number;
-  maxDelayMs: number;
+export interface RetryPolicy extends SharedRetryPolicy {
   /** A Retry-After longer than this is shortened to it, so a confused server cannot park us. */
   maxRetryAfterMs: number;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  maxAttempts: 5,
+  attempts: 5,
   baseDelayMs: 250,
   maxDelayMs: 10_000,
   maxRetryAfterMs: 60_000,
@@ -82,14 +78,6 @@ interface CallSpec {
 }
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-
-/** Seconds or an HTTP date, as RFC 9110 allows; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 /** HTTP client for prepareData; every wire detail comes from the mapping. */
 export class PrepareDataClient implements PrepareDataApi {
@@ -187,11 +175,6 @@ export class PrepareDataClient implements PrepareDataApi {
     return this.baseUrl + path + query;
   }
 
-  private backoff(attempt: number): number {
-    const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
-    return Math.round(this.random() * ceiling);
-  }
-
   private async headers(spec: CallSpec): Promise<Record<string, string>> {
     const headers: Record<string, string> = { accept: 'application/json', ...spec.headers };
     if (spec.body !== undefined) headers['content-type'] = 'application/json';
@@ -206,7 +189,7 @@ export class PrepareDataClient implements PrepareDataApi {
     const url = this.url(operation, spec);
     const payload = spec.body === undefined ? undefined : JSON.stringify(spec.body);
     for (let attempt = 1; ; attempt++) {
-      const last = attempt >= this.retry.maxAttempts;
+      const last = attempt >= this.retry.attempts;
       let response: Response;
       let text: string;
       try {
@@ -226,7 +209,7 @@ export class PrepareDataClient implements PrepareDataApi {
             { operation, status: null, retryable: true, attempts: attempt },
             { cause: error },
           );
-        await this.sleep(this.backoff(attempt));
+        await this.sleep(backoffMs(attempt, this.retry, this.random));
         continue;
       }
       const body = parseBody(text);
@@ -240,10 +223,10 @@ export class PrepareDataClient implements PrepareDataApi {
             (detail ? `: ${detail}` : ''),
           { operation, status: response.status, retryable, attempts: attempt, ...(detail ? { detail } : {}) },
         );
-      const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+      const retryAfter = retryAfterMs(response.headers.get('retry-after'));
       await this.sleep(
         retryAfter === undefined
-          ? this.backoff(attempt)
+          ? backoffMs(attempt, this.retry, this.random)
           : // A little jitter on top, so that clients told the same time do not return together.
             Math.min(retryAfter, this.retry.maxRetryAfterMs) +
               Math.round(this.random() * this.retry.baseDelayMs),

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs, retryAfterMs, type RetryPolicy as SharedRetryPolicy } from '@srcnet/service-kit';
 import { SkahaError } from './errors.ts';
 import { normaliseStatus } from './status.ts';
 import type {
@@ -59,11 +60,7 @@ export interface SkahaApi {
   unregisterCallback(id: string, options?: RequestOptions): Promise<void>;
 }
 
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
+export interface RetryPolicy extends SharedRetryPolicy {
   /** A longer Retry-After is not waited for: the error goes to the caller to reschedule. */
   maxRetryAfterMs: number;
 }
@@ -340,9 +337,7 @@ export class SkahaClient implements SkahaApi {
   }
 
   private async pause(attempt: number, failure: SkahaError, signal: AbortSignal | undefined): Promise<void> {
-    const ceiling = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
-    // Equal jitter: spreads clients that failed together without ever retrying at once.
-    const backoff = ceiling / 2 + (this.random() * ceiling) / 2;
+    const backoff = backoffMs(attempt, this.policy, this.random);
     const wait = Math.max(backoff, Math.min(failure.retryAfterMs ?? 0, this.policy.maxRetryAfterMs));
     await sleep(wait, undefined, signal ? { signal } : {});
   }
@@ -358,7 +353,7 @@ export class SkahaClient implements SkahaApi {
     const where = { method: call.method, path: call.path };
     let status: number;
     let text: string;
-    let retryAfter: string | null;
+    let retryAfterHeader: string | null;
     try {
       const response = await fetch(url, {
         method: call.method,
@@ -367,7 +362,7 @@ export class SkahaClient implements SkahaApi {
         signal,
       });
       status = response.status;
-      retryAfter = response.headers.get('retry-after');
+      retryAfterHeader = response.headers.get('retry-after');
       text = await response.text();
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
@@ -384,11 +379,11 @@ export class SkahaClient implements SkahaApi {
       });
     }
     if (status >= 200 && status < 300) return { status, text };
-    const retryAfterMs = parseRetryAfter(retryAfter);
+    const retryAfter = retryAfterMs(retryAfterHeader);
     throw new SkahaError('status', `Skaha ${call.method} ${call.path} answered ${status}: ${text.trim()}`, {
       ...where,
       status,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
     });
   }
 
@@ -485,12 +480,4 @@ function createForm(request: CreateSessionRequest): URLSearchParams {
     form.set('callbackSecret', request.callback.secret);
   }
   return form;
-}
-
-/** Retry-After in seconds or as an HTTP date. */
-function parseRetryAfter(value: string | null): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
