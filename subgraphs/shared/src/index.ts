@@ -9,3 +9,4 @@ export * from './random/random.ts';
 export * from './graphql/limits.ts';
 export * from './tracing/index.ts';
 export * from './retry/backoff.ts';
+export * from './graphql/serve.ts';

@@ -1,15 +1,14 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GraphQLError, parse } from 'graphql';
+import { parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { brokerSubgraphSdl } from '@srcnet/execution-step-schema';
 import {
-  AuthenticationError,
+  callerOf,
   checkRepresentations,
-  identityOf,
+  routeGraphQL,
   useDocumentLimits,
-  type Identity,
   type IdentityOptions,
   type StepPubSub,
 } from '@srcnet/service-kit';
@@ -50,28 +49,5 @@ export function registerGraphQL(
     },
   });
 
-  app.route({
-    url: '/graphql',
-    method: ['GET', 'POST', 'OPTIONS'],
-    handler: async (req, reply) => {
-      const response = await yoga.handleNodeRequestAndResponse(req, reply, { req, reply });
-      response.headers.forEach((value, key) => reply.header(key, value));
-      reply.status(response.status);
-      reply.send(response.body);
-      return reply;
-    },
-  });
-}
-
-function callerOf(req: FastifyRequest, options: IdentityOptions): Identity {
-  try {
-    return identityOf(req.headers, options);
-  } catch (error) {
-    if (error instanceof AuthenticationError) {
-      throw new GraphQLError(error.message, {
-        extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
-      });
-    }
-    throw error;
-  }
+  routeGraphQL(app, yoga);
 }

@@ -9,10 +9,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError, GraphQLScalarType, Kind, parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import {
-  AuthenticationError,
+  callerOf,
   checkRepresentations,
-  identityOf,
   isAdmin,
+  routeGraphQL,
   useDocumentLimits,
   type Identity,
   type IdentityOptions,
@@ -150,27 +150,5 @@ export function registerGraphQL(
       }),
     }),
   });
-  app.route({
-    url: '/graphql',
-    method: ['GET', 'POST', 'OPTIONS'],
-    handler: async (req, reply) => {
-      const response = await yoga.handleNodeRequestAndResponse(req, reply, { req, reply });
-      response.headers.forEach((value, key) => reply.header(key, value));
-      reply.status(response.status);
-      reply.send(response.body);
-      return reply;
-    },
-  });
-}
-
-function callerOf(req: FastifyRequest, options: IdentityOptions): Identity {
-  try {
-    return identityOf(req.headers, options);
-  } catch (error) {
-    if (error instanceof AuthenticationError)
-      throw new GraphQLError(error.message, {
-        extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
-      });
-    throw error;
-  }
+  routeGraphQL(app, yoga);
 }

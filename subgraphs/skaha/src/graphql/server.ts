@@ -12,10 +12,10 @@ import { GraphQLError, GraphQLScalarType, parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import {
-  AuthenticationError,
+  callerOf,
   checkRepresentations,
-  identityOf,
   isAdmin,
+  routeGraphQL,
   useDocumentLimits,
   type Identity,
   type IdentityOptions,
@@ -192,27 +192,5 @@ export function registerGraphQL(app: FastifyInstance, options: Deps & { identity
       }),
     }),
   });
-  app.route({
-    url: '/graphql',
-    method: ['GET', 'POST', 'OPTIONS'],
-    handler: async (req, reply) => {
-      const response = await yoga.handleNodeRequestAndResponse(req, reply, { req, reply });
-      response.headers.forEach((value, key) => reply.header(key, value));
-      reply.status(response.status);
-      reply.send(response.body);
-      return reply;
-    },
-  });
-}
-
-function callerOf(req: FastifyRequest, options: IdentityOptions): Identity {
-  try {
-    return identityOf(req.headers, options);
-  } catch (error) {
-    if (error instanceof AuthenticationError)
-      throw new GraphQLError(error.message, {
-        extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
-      });
-    throw error;
-  }
+  routeGraphQL(app, yoga);
 }
