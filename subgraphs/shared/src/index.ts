@@ -10,3 +10,4 @@ export * from './graphql/limits.ts';
 export * from './tracing/index.ts';
 export * from './retry/backoff.ts';
 export * from './graphql/serve.ts';
+export * from './store/sqlite.ts';

@@ -4,11 +4,9 @@
  * broker (the shared outbox: pending ones and each component's last), and the copies it observed
  * (the history estimates learn from).
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql, type Generated, type Selectable } from 'kysely';
-import { migrateOutbox, type OutboxTables } from '@srcnet/service-kit';
+import type { Kysely } from 'kysely';
+import { sql, type Generated, type Selectable } from 'kysely';
+import { migrateOutbox, openSqlite, type OutboxTables } from '@srcnet/service-kit';
 
 /** Where a step's image copy stands. */
 export type CopyState = 'CHECKING' | 'NOT_NEEDED' | 'COPYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
@@ -73,11 +71,7 @@ export type ImageRow = Selectable<ImagesTable>;
 export type Db = Kysely<Tables>;
 
 export async function openStore(path: string): Promise<Db> {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const sqlite = new Database(path);
-  if (path !== ':memory:') sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = openSqlite<Tables>(path);
   await db.schema
     .createTable('commands')
     .ifNotExists()

@@ -4,11 +4,9 @@
  * staging job, and the callbacks to the broker (the shared outbox: pending ones and each
  * component's last).
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql, type Selectable } from 'kysely';
-import { migrateOutbox, type OutboxTables } from '@srcnet/service-kit';
+import type { Kysely } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import { migrateOutbox, openSqlite, type OutboxTables } from '@srcnet/service-kit';
 
 /**
  * SUBMITTING: the command was taken, the job not yet accepted by prepareData. ALLOCATED: a storage
@@ -79,10 +77,7 @@ export type ComponentRow = Selectable<ComponentsTable>;
 export const SETTLED: readonly StagingState[] = ['FAILED', 'RELEASED', 'EXPIRED'];
 
 export async function openStore(path: string): Promise<Db> {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const database = new Database(path);
-  database.pragma('journal_mode = WAL');
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
+  const db = openSqlite<Tables>(path);
   await sql`CREATE TABLE IF NOT EXISTS commands (
     command_id TEXT PRIMARY KEY, body TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
     received_at TEXT NOT NULL)`.execute(db);

@@ -3,11 +3,9 @@
  * takes effect at most once), each step's Skaha session and what was last reported about it, and
  * the callbacks to the broker (the shared outbox: pending ones and each component's last).
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql, type Selectable } from 'kysely';
-import { migrateOutbox, type OutboxTables } from '@srcnet/service-kit';
+import type { Kysely } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import { migrateOutbox, openSqlite, type OutboxTables } from '@srcnet/service-kit';
 
 export interface CommandsTable {
   command_id: string;
@@ -70,11 +68,7 @@ export type SessionRow = Selectable<SessionsTable>;
 export type Db = Kysely<Tables>;
 
 export async function openStore(path: string): Promise<Db> {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const sqlite = new Database(path);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = openSqlite<Tables>(path);
   await db.schema
     .createTable('commands')
     .ifNotExists()

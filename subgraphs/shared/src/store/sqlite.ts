@@ -1,0 +1,19 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+
+/**
+ * A worker's SQLite file, set up the same way in every worker: WAL, so that the GraphQL reads do
+ * not wait for the command handlers' writes; synchronous NORMAL, which in WAL mode loses at most
+ * the last commits on power loss, never on a process crash; and a busy timeout, so that a second
+ * connection to the file (a test, an operator's sqlite3) waits rather than fails.
+ */
+export function openSqlite<Tables>(path: string): Kysely<Tables> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const database = new Database(path);
+  if (path !== ':memory:') database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 5000');
+  return new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
+}
