@@ -64,7 +64,8 @@ describe('the batched watcher', () => {
       outcome: 'ok',
     });
 
-    // Steady state: every session Running, so the watcher lists at its slow interval.
+    // Steady state: every session Running. Headless sessions may end at any moment, so the watcher
+    // keeps listing at its fast interval (100 ms here), one listing for all 500 each time.
     stack.skaha.resetStats();
     const listingsBefore = stack.worker.watcher.listings;
     const started = Date.now();
@@ -74,8 +75,9 @@ describe('the batched watcher', () => {
     const listings = requests.byOperation.listSessions ?? 0;
     // At least two passes in the window, however busy the machine; never faster than the fast interval.
     expect(listings).toBeGreaterThanOrEqual(2);
-    expect(listings).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 1);
-    expect(stack.worker.watcher.listings - listingsBefore).toBeGreaterThanOrEqual(listings);
+    expect(listings).toBeLessThanOrEqual(Math.ceil(elapsed / 100) + 1);
+    // The worker counts a listing when it sends it: one may have been under way when the window opened.
+    expect(stack.worker.watcher.listings - listingsBefore).toBeGreaterThanOrEqual(listings - 1);
     expect(requests.total).toBe(listings);
     expect(requests.byOperation.getSession ?? 0).toBe(0);
   }, 90_000);
