@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { backoffMs } from '@srcnet/service-kit';
 import { openStore, type Store } from '../store/index.ts';
 import { postgresReachable, scratchDatabase, type ScratchDatabase } from '../store/scratch.ts';
 import {
@@ -9,7 +10,6 @@ import {
   type EffectsTables,
 } from './fixtures/effects.ts';
 import { cancel, deadJobs, enqueue, jobStats, type Engine, type EngineOptions } from './index.ts';
-import { backoffMs } from '@srcnet/service-kit';
 import { startEngine } from './runner.ts';
 import { engineMigrations } from './tables.ts';
 
