@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { retryAfterMs, signedHeaders } from '@srcnet/service-kit';
+import { backoffMs, retryAfterMs, signedHeaders } from '@srcnet/service-kit';
 import type { WireCallbackEvent } from '../../src/preparedata/mapping.ts';
 import type { CallbackRegistration } from '../../src/preparedata/types.ts';
 import type { FaultInjector } from '../faults/faults.ts';
@@ -194,11 +194,6 @@ export class CallbackNotifier {
     }
   }
 
-  private backoff(attempt: number): number {
-    const ceiling = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (attempt - 1));
-    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
-  }
-
   /** Attempts one event until it is delivered, refused or out of attempts. */
   private async deliver(item: Pending, signal: AbortSignal): Promise<void> {
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
@@ -227,9 +222,13 @@ export class CallbackNotifier {
       }
       this.stats.failedAttempts++;
       if (attempt === this.options.maxAttempts) break;
-      await sleep(Math.min(retryAfter ?? this.backoff(attempt), this.options.maxDelayMs), undefined, {
-        signal,
-      });
+      await sleep(
+        Math.min(retryAfter ?? backoffMs(attempt, this.options, this.random), this.options.maxDelayMs),
+        undefined,
+        {
+          signal,
+        },
+      );
     }
     this.stats.givenUp++;
   }

@@ -21,6 +21,7 @@ import {
   SpanKind,
   traceHeaders,
 } from '../tracing/index.ts';
+import { backoffMs } from '../retry/backoff.ts';
 import { signedHeaders } from './signature.ts';
 
 export type CallbackFields = Omit<Ivoa.ComponentCallback, 'eventId' | 'sequence' | 'at'>;
@@ -48,7 +49,7 @@ export interface OutboxTables {
 /** The most components one `latest` call answers for (and `POST /components/latest` accepts). */
 export const MAX_LATEST_COMPONENTS = 1000;
 
-const MAX_BACKOFF_MS = 30_000;
+const OUTBOX_BACKOFF = { baseDelayMs: 100, maxDelayMs: 30_000 };
 
 /**
  * Creates or brings up to date the `outbox` table, in place: a file from before a column was added
@@ -198,7 +199,8 @@ export class CallbackOutbox<DB extends OutboxTables = OutboxTables> {
         continue;
       }
       this.options.counters.failed();
-      const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** row.attempts);
+      // Jittered, so that the queues of many components do not retry a recovered broker in step.
+      const delay = backoffMs(row.attempts + 1, OUTBOX_BACKOFF);
       await this.db
         .updateTable('outbox')
         .set({ attempts: row.attempts + 1, next_attempt_at: Date.now() + delay })

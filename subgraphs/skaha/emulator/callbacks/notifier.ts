@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { signedHeaders } from '@srcnet/service-kit';
+import { backoffMs, retryAfterMs, signedHeaders } from '@srcnet/service-kit';
 import type { FaultInjector } from '../faults/faults.ts';
 import type { Random } from '@srcnet/service-kit';
 import type { Registration } from './registry.ts';
@@ -144,7 +144,7 @@ export class CallbackNotifier {
     for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
       this.stats.attempts++;
       let status = 0;
-      let retryAfterMs: number | undefined;
+      let retryAfter: number | undefined;
       try {
         // Signed per attempt, so that a late retry is still inside the receiver's replay window.
         const response = await fetch(registration.url, {
@@ -156,8 +156,7 @@ export class CallbackNotifier {
           signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]),
         });
         status = response.status;
-        const retryAfter = response.headers.get('retry-after');
-        if (retryAfter && /^\d+$/.test(retryAfter)) retryAfterMs = Number(retryAfter) * 1000;
+        retryAfter = retryAfterMs(response.headers.get('retry-after'));
         await response.body?.cancel();
       } catch (error) {
         signal.throwIfAborted();
@@ -176,9 +175,8 @@ export class CallbackNotifier {
       }
       if (status >= 300 && status < 500 && status !== 408 && status !== 429) break;
       if (attempt < this.options.attempts) {
-        const ceiling = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (attempt - 1));
-        const backoff = ceiling / 2 + (this.random() * ceiling) / 2;
-        await sleep(Math.max(backoff, retryAfterMs ?? 0), undefined, { signal });
+        const backoff = backoffMs(attempt, this.options, this.random);
+        await sleep(Math.max(backoff, retryAfter ?? 0), undefined, { signal });
       }
     }
     this.stats.abandoned++;
