@@ -8,7 +8,7 @@ import type { CatalogueContents, SiteConfig } from './catalogue.ts';
 import { Catalogue, DEFAULT_SITE, defaultCatalogue, defaultSites } from './catalogue.ts';
 import type { CallbackOptions, CallbackStats } from './callbacks/notifier.ts';
 import { CallbackNotifier, DEFAULT_CALLBACK_OPTIONS } from './callbacks/notifier.ts';
-import type { Faults } from './faults/faults.ts';
+import type { FaultKind, Faults } from './faults/faults.ts';
 import { FaultInjector } from './faults/faults.ts';
 import type { RestartOptions, ServerContext } from './http/server.ts';
 import { buildServer } from './http/server.ts';
@@ -71,7 +71,8 @@ export interface PrepareDataEmulatorOptions {
 export interface EmulatorStats {
   requests: RequestCounts;
   callbacks: CallbackStats & { dropped: number; duplicated: number; reordered: number; delayed: number };
-  faults: { error: number; rateLimit: number; hang: number; hangAfter: number; slow: number };
+  /** The API faults fired; the callback ones are counted under `callbacks`. */
+  faults: Record<Exclude<FaultKind, 'drop' | 'duplicate' | 'reorder' | 'delay'>, number>;
   staging: StagingSnapshot;
 }
 
