@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { currentTraceparent } from '@srcnet/service-kit';
+import { prepared } from '../store/prepared.ts';
 import { DEAD, QUEUED, type EngineTables, type JobsDb } from './tables.ts';
 
 /** What a caller asks for; `key` makes it idempotent (see enqueue). */
@@ -34,24 +35,15 @@ export function onLocalEnqueue(wake: () => void): () => void {
  */
 export async function enqueue<DB extends EngineTables>(tx: JobsDb<DB>, job: NewJob): Promise<EnqueueResult> {
   const now = Date.now();
-  const result = await (tx as unknown as Kysely<EngineTables>)
-    .insertInto('jobs')
-    .values({
-      key: job.key,
-      kind: job.kind,
-      payload: JSON.stringify(job.payload ?? null),
-      state: 'queued',
-      run_at: job.runAt ?? now,
-      attempts: 0,
-      claimed_by: null,
-      lease_until: null,
-      last_error: null,
-      created_at: now,
-      traceparent: currentTraceparent(),
-    })
-    .onConflict((conflict) => conflict.column('key').doNothing())
-    .executeTakeFirst();
-  const inserted = Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  const result = await insertJob(tx as unknown as Kysely<EngineTables>, {
+    key: job.key,
+    kind: job.kind,
+    payload: JSON.stringify(job.payload ?? null),
+    runAt: job.runAt ?? now,
+    now,
+    traceparent: currentTraceparent(),
+  });
+  const inserted = Number(result.numAffectedRows ?? 0) > 0;
   if (inserted) for (const wake of localWakers) wake();
   return inserted ? 'enqueued' : 'duplicate';
 }
@@ -62,13 +54,36 @@ export async function enqueue<DB extends EngineTables>(tx: JobsDb<DB>, job: NewJ
  * Returns whether there was such a job.
  */
 export async function cancel<DB extends EngineTables>(tx: JobsDb<DB>, key: string): Promise<boolean> {
-  const result = await (tx as unknown as Kysely<EngineTables>)
-    .deleteFrom('jobs')
-    .where('key', '=', key)
-    .where('state', '=', 'queued')
-    .executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+  const result = await deleteQueuedJob(tx as unknown as Kysely<EngineTables>, { key });
+  return Number(result.numAffectedRows) > 0;
 }
+
+const insertJob = prepared(
+  (
+    db: Kysely<EngineTables>,
+    v: { key: string; kind: string; payload: string; runAt: number; now: number; traceparent: string | null },
+  ) =>
+    db
+      .insertInto('jobs')
+      .values({
+        key: v.key,
+        kind: v.kind,
+        payload: v.payload,
+        state: QUEUED,
+        run_at: v.runAt,
+        attempts: 0,
+        claimed_by: null,
+        lease_until: null,
+        last_error: null,
+        created_at: v.now,
+        traceparent: v.traceparent,
+      })
+      .onConflict((conflict) => conflict.column('key').doNothing()),
+);
+
+const deleteQueuedJob = prepared((db: Kysely<EngineTables>, v: { key: string }) =>
+  db.deleteFrom('jobs').where('key', '=', v.key).where('state', '=', QUEUED),
+);
 
 export interface JobStats {
   /** Queued and due now, including jobs whose delivery lease has expired. */

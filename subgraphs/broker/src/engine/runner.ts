@@ -4,6 +4,7 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import { backoffMs, contextFrom, inSpan, SpanKind, type RetryPolicy } from '@srcnet/service-kit';
 import { skipLocked } from '../store/dialect.ts';
 import type { Store } from '../store/index.ts';
+import { prepared } from '../store/prepared.ts';
 import { onLocalEnqueue } from './queue.ts';
 import { DONE, JOBS_CHANNEL, QUEUED, type EngineTables, type JobsTable } from './tables.ts';
 
@@ -401,16 +402,14 @@ class Runner<DB extends EngineTables> implements Engine {
 
   /** Marks the job done, if it is still ours, and applies its handler in the same transaction. */
   private async runState(tx: Transaction<EngineTables>, row: Row, hooks: (() => void)[]): Promise<void> {
-    const taken = await tx
-      .updateTable('jobs')
-      .set({ state: 'done', run_at: Date.now(), lease_until: null, last_error: null })
-      .where('key', '=', row.key)
-      .where('state', '=', 'queued')
-      .where('claimed_by', '=', this.instanceId)
-      .where('attempts', '=', row.attempts)
-      .executeTakeFirst();
+    const taken = await finishJob(tx, {
+      key: row.key,
+      now: Date.now(),
+      instance: this.instanceId,
+      attempts: row.attempts,
+    });
     // Cancelled, or taken over after our lease ran out.
-    if (Number(taken.numUpdatedRows) === 0) return;
+    if (Number(taken.numAffectedRows) === 0) return;
     const handler = this.handlers[row.kind] as StateHandler<DB>;
     const mine: (() => void)[] = [];
     try {
@@ -524,6 +523,17 @@ class Runner<DB extends EngineTables> implements Engine {
       .execute();
   }
 }
+
+const finishJob = prepared(
+  (db: Kysely<EngineTables>, v: { key: string; now: number; instance: string; attempts: number }) =>
+    db
+      .updateTable('jobs')
+      .set({ state: DONE, run_at: v.now, lease_until: null, last_error: null })
+      .where('key', '=', v.key)
+      .where('state', '=', QUEUED)
+      .where('claimed_by', '=', v.instance)
+      .where('attempts', '=', v.attempts),
+);
 
 /** Runs a job's handler in a span of the trace that enqueued it (see enqueue). */
 function traced(row: Row, run: () => Promise<void>): Promise<void> {

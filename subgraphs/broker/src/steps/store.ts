@@ -3,6 +3,7 @@ import type { Booking } from '../offers/booking.ts';
 import { CAPACITY_PHASES, type StepPhase } from '../lifecycle/transitions.ts';
 import type { HistoryRecord, OfferSetRecord, StepRecord } from './model.ts';
 import type { Observation } from '../estimates/index.ts';
+import { prepared } from '../store/prepared.ts';
 import type { BrokerTables, PreparationObservationsTable, StepsTable } from './tables.ts';
 
 /** Reads and writes of steps, offer sets and history; one code path for SQLite and PostgreSQL. */
@@ -114,15 +115,20 @@ export async function getStep(db: Db, id: string): Promise<StepRecord | undefine
   return row && toRecord(row);
 }
 
+const selectStep = prepared((db: Db, v: { id: string }) =>
+  db.selectFrom('steps').selectAll().where('id', '=', v.id),
+);
+const selectStepForUpdate = prepared((db: Db, v: { id: string }) =>
+  db.selectFrom('steps').selectAll().where('id', '=', v.id).forUpdate(),
+);
+
 /** The step, locked for the rest of the transaction on PostgreSQL (SQLite's writer lock covers it). */
 export async function getStepForUpdate(
   db: Db,
   id: string,
   dialect: 'sqlite' | 'postgres',
 ): Promise<StepRecord | undefined> {
-  let query = db.selectFrom('steps').selectAll().where('id', '=', id);
-  if (dialect === 'postgres') query = query.forUpdate();
-  const row = await query.executeTakeFirst();
+  const [row] = (await (dialect === 'postgres' ? selectStepForUpdate : selectStep)(db, { id })).rows;
   return row && toRecord(row);
 }
 
@@ -141,38 +147,46 @@ export async function stepsOfOfferSet(db: Db, offerSetId: string): Promise<StepR
  * Writes a changed step; fails if someone else wrote it since it was read. Only what events change
  * is written, so that the indexes on the fixed columns are left alone.
  */
+const writeStep = prepared(
+  (
+    db: Db,
+    v: { id: string; phase: string; modified: number; document: string; version: number; read: number },
+  ) =>
+    db
+      .updateTable('steps')
+      .set({ phase: v.phase, modified: v.modified, document: v.document, version: v.version })
+      .where('id', '=', v.id)
+      .where('version', '=', v.read),
+);
+
 export async function updateStep(db: Db, record: StepRecord): Promise<StepRecord> {
   const next = { ...record, version: record.version + 1 };
-  const result = await db
-    .updateTable('steps')
-    .set({
-      phase: next.phase,
-      modified: next.modified,
-      document: JSON.stringify(next.document),
-      version: next.version,
-    })
-    .where('id', '=', record.id)
-    .where('version', '=', record.version)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) !== 1) throw new StaleWriteError(record.id);
+  const result = await writeStep(db, {
+    id: record.id,
+    phase: next.phase,
+    modified: next.modified,
+    document: JSON.stringify(next.document),
+    version: next.version,
+    read: record.version,
+  });
+  if (Number(result.numAffectedRows) !== 1) throw new StaleWriteError(record.id);
   return next;
 }
 
+const insertHistory = prepared(
+  (db: Db, v: { stepId: string; seq: number; at: number; from: string | null; to: string; cause: string }) =>
+    db.insertInto('step_history').values({
+      step_id: v.stepId,
+      seq: v.seq,
+      at: v.at,
+      from_phase: v.from,
+      to_phase: v.to,
+      cause: v.cause,
+    }),
+);
+
 export async function appendHistory(db: Db, entries: (HistoryRecord & { seq: number })[]): Promise<void> {
-  if (entries.length === 0) return;
-  await db
-    .insertInto('step_history')
-    .values(
-      entries.map((e) => ({
-        step_id: e.stepId,
-        seq: e.seq,
-        at: e.at,
-        from_phase: e.from,
-        to_phase: e.to,
-        cause: e.cause,
-      })),
-    )
-    .execute();
+  for (const entry of entries) await insertHistory(db, entry);
 }
 
 export async function historyOf(db: Db, stepIds: readonly string[]): Promise<Map<string, HistoryRecord[]>> {
@@ -198,10 +212,10 @@ export async function historyOf(db: Db, stepIds: readonly string[]): Promise<Map
 }
 
 /** What every step that holds capacity has booked between now and the horizon. */
-export async function bookings(db: Db, now: number, horizon: number): Promise<Booking[]> {
-  // Steps offered or accepted together share a window; summing per window keeps the rows few
-  // however many steps are active.
-  const rows = await db
+// Steps offered or accepted together share a window; summing per window keeps the rows few
+// however many steps are active.
+const bookedWindows = prepared((db: Db, v: { now: number; horizon: number }) =>
+  db
     .selectFrom('steps')
     .select((eb) => [
       'available_start',
@@ -211,12 +225,17 @@ export async function bookings(db: Db, now: number, horizon: number): Promise<Bo
       eb.fn.sum<number>('storage_gib').as('storage_gib'),
     ])
     .where('phase', 'in', [...CAPACITY_PHASES])
-    .where('available_end', '>', now)
-    .where('available_start', '<', horizon)
+    .where('available_end', '>', v.now)
+    .where('available_start', '<', v.horizon)
     // An offer whose expiry timer has not run yet holds nothing.
-    .where((eb) => eb.or([eb('phase', '!=', 'OFFERED'), eb('expires', 'is', null), eb('expires', '>', now)]))
-    .groupBy(['available_start', 'available_end'])
-    .execute();
+    .where((eb) =>
+      eb.or([eb('phase', '!=', 'OFFERED'), eb('expires', 'is', null), eb('expires', '>', v.now)]),
+    )
+    .groupBy(['available_start', 'available_end']),
+);
+
+export async function bookings(db: Db, now: number, horizon: number): Promise<Booking[]> {
+  const { rows } = await bookedWindows(db, { now, horizon });
   return rows.map((row) => ({
     start: Number(row.available_start),
     end: Number(row.available_end),
@@ -274,19 +293,23 @@ export async function claimCallbackSequence(
   sequence: number,
   now: number,
 ): Promise<boolean> {
-  // One statement: the row is written only when the sequence is new, and the count says which.
-  const result = await db
-    .insertInto('component_callbacks')
-    .values({ component_uuid: componentUuid, step_id: stepId, sequence, applied_at: now })
-    .onConflict((conflict) =>
-      conflict
-        .column('component_uuid')
-        .doUpdateSet({ sequence, applied_at: now })
-        .where('component_callbacks.sequence', '<', sequence),
-    )
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  const result = await writeCallbackSequence(db, { componentUuid, stepId, sequence, now });
+  return Number(result.numAffectedRows ?? 0) > 0;
 }
+
+// One statement: the row is written only when the sequence is new, and the count says which.
+const writeCallbackSequence = prepared(
+  (db: Db, v: { componentUuid: string; stepId: string; sequence: number; now: number }) =>
+    db
+      .insertInto('component_callbacks')
+      .values({ component_uuid: v.componentUuid, step_id: v.stepId, sequence: v.sequence, applied_at: v.now })
+      .onConflict((conflict) =>
+        conflict
+          .column('component_uuid')
+          .doUpdateSet({ sequence: v.sequence, applied_at: v.now })
+          .where('component_callbacks.sequence', '<', v.sequence),
+      ),
+);
 
 /** Steps in these phases (the unfinished ones reconciliation looks at); bounded by the site's capacity. */
 export async function stepsInPhases(db: Db, phases: readonly StepPhase[]): Promise<StepRecord[]> {
