@@ -3,20 +3,10 @@
  * the step's owner or an admin) and `Query.containerImage` (any image, for the portal).
  */
 import { readFileSync } from 'node:fs';
-import { buildSubgraphSchema } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GraphQLScalarType, Kind, parse } from 'graphql';
-import { createYoga } from 'graphql-yoga';
-import {
-  callerOf,
-  checkRepresentations,
-  isAdmin,
-  routeGraphQL,
-  useDocumentLimits,
-  type Identity,
-  type IdentityOptions,
-} from '@srcnet/service-kit';
+import type { FastifyInstance } from 'fastify';
+import { GraphQLScalarType, Kind } from 'graphql';
+import { isAdmin, serveSubgraph, type Identity, type IdentityOptions } from '@srcnet/service-kit';
 import type { ImageEstimate, ImageStatusService } from '../images/status.ts';
 import type { Db, ImageRow } from '../store/store.ts';
 
@@ -114,16 +104,11 @@ export function registerGraphQL(
   app: FastifyInstance,
   options: { db: Db; status: ImageStatusService; identity: IdentityOptions },
 ): void {
-  const schema = buildSubgraphSchema({ typeDefs: parse(SDL), resolvers: resolvers as never });
-  checkRepresentations(schema);
-  const yoga = createYoga<{ req: FastifyRequest; reply: FastifyReply }, Context>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    logging: false,
-    maskedErrors: true,
-    plugins: [useDocumentLimits()],
-    context: ({ req }) => ({
-      identity: callerOf(req, options.identity),
+  serveSubgraph<Context>(app, {
+    sdl: SDL,
+    resolvers,
+    identity: options.identity,
+    context: () => ({
       imagesByStep: new DataLoader(async (stepIds: readonly string[]) => {
         const rows = await options.db
           .selectFrom('images')
@@ -143,5 +128,4 @@ export function registerGraphQL(
       ),
     }),
   });
-  routeGraphQL(app, yoga);
 }

@@ -3,20 +3,10 @@
  * an admin) and `Mutation.extendDataLifetime`.
  */
 import { readFileSync } from 'node:fs';
-import { buildSubgraphSchema } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GraphQLError, GraphQLScalarType, Kind, parse } from 'graphql';
-import { createYoga } from 'graphql-yoga';
-import {
-  callerOf,
-  checkRepresentations,
-  isAdmin,
-  routeGraphQL,
-  useDocumentLimits,
-  type Identity,
-  type IdentityOptions,
-} from '@srcnet/service-kit';
+import type { FastifyInstance } from 'fastify';
+import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { isAdmin, serveSubgraph, type Identity, type IdentityOptions } from '@srcnet/service-kit';
 import { secondsLeft, type Stager } from '../staging/stager.ts';
 import type { ComponentRow, Db } from '../store/store.ts';
 
@@ -129,16 +119,11 @@ export function registerGraphQL(
       },
     },
   };
-  const schema = buildSubgraphSchema({ typeDefs: parse(SDL), resolvers: resolvers as never });
-  checkRepresentations(schema);
-  const yoga = createYoga<{ req: FastifyRequest; reply: FastifyReply }, Context>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    logging: false,
-    maskedErrors: true,
-    plugins: [useDocumentLimits()],
-    context: ({ req }) => ({
-      identity: callerOf(req, options.identity),
+  serveSubgraph<Context>(app, {
+    sdl: SDL,
+    resolvers,
+    identity: options.identity,
+    context: () => ({
       dataByStep: new DataLoader(async (stepIds: readonly string[]) => {
         const rows = await options.db
           .selectFrom('components')
@@ -150,5 +135,4 @@ export function registerGraphQL(
       }),
     }),
   });
-  routeGraphQL(app, yoga);
 }

@@ -5,21 +5,11 @@
  * Per request, one `GET /session` serves every session lookup (DataLoader).
  */
 import { readFileSync } from 'node:fs';
-import { buildSubgraphSchema } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GraphQLError, GraphQLScalarType, parse } from 'graphql';
-import { createYoga } from 'graphql-yoga';
+import type { FastifyInstance } from 'fastify';
+import { GraphQLError, GraphQLScalarType } from 'graphql';
 import type { Logger } from 'pino';
-import {
-  callerOf,
-  checkRepresentations,
-  isAdmin,
-  routeGraphQL,
-  useDocumentLimits,
-  type Identity,
-  type IdentityOptions,
-} from '@srcnet/service-kit';
+import { isAdmin, serveSubgraph, type Identity, type IdentityOptions } from '@srcnet/service-kit';
 import { stepComputeOf } from '../resources/mapping.ts';
 import type { ResourceContext, Session, SkahaApi } from '../skaha/index.ts';
 import { sessionResources } from '../skaha/index.ts';
@@ -168,16 +158,11 @@ export function registerGraphQL(app: FastifyInstance, options: Deps & { identity
     },
   };
 
-  const schema = buildSubgraphSchema({ typeDefs: parse(SDL), resolvers: resolvers as never });
-  checkRepresentations(schema);
-  const yoga = createYoga<{ req: FastifyRequest; reply: FastifyReply }, Context>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    logging: false,
-    maskedErrors: true,
-    plugins: [useDocumentLimits()],
-    context: ({ req }) => ({
-      identity: callerOf(req, options.identity),
+  serveSubgraph<Context>(app, {
+    sdl: SDL,
+    resolvers,
+    identity: options.identity,
+    context: () => ({
       listing: new DataLoader(async (keys: readonly 'all'[]) => {
         const sessions = await api.listSessions();
         return keys.map(() => sessions);
@@ -192,5 +177,4 @@ export function registerGraphQL(app: FastifyInstance, options: Deps & { identity
       }),
     }),
   });
-  routeGraphQL(app, yoga);
 }
