@@ -10,6 +10,7 @@ import { Counter, Registry } from 'prom-client';
 import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
 import {
   CallbackOutbox,
+  CommandInbox,
   inSpan,
   nestingProblem,
   registerLatestCallbacks,
@@ -22,7 +23,7 @@ import type { PrepareDataWorkerConfig } from './config.ts';
 import { registerGraphQL } from './graphql/server.ts';
 import { PrepareDataClient, readStageCallback, type PrepareDataApi } from './preparedata/index.ts';
 import { Stager } from './staging/stager.ts';
-import { claimCommand, openStore, type Db } from './store/store.ts';
+import { openStore, type Db } from './store/store.ts';
 
 export const NOTIFICATION_PATH = '/notifications/preparedata';
 
@@ -107,13 +108,7 @@ export async function startPrepareDataWorker(
   const holder: { stager?: Stager } = {};
   const stager = () => holder.stager!;
 
-  const runCommand = (command: Ivoa.WorkerCommand) =>
-    stager()
-      .run(command)
-      .then(() =>
-        db.updateTable('commands').set({ done: 1 }).where('command_id', '=', command.commandId).execute(),
-      )
-      .catch((error: unknown) => log.error({ err: error, commandId: command.commandId }, 'command failed'));
+  const inbox = new CommandInbox(db, (command) => stager().run(command), log);
 
   app.post('/commands', async (request, reply) => {
     const body = rawBody(request);
@@ -134,13 +129,7 @@ export async function startPrepareDataWorker(
       return reply.code(400).send({
         error: `/component/role: prepareData prepares storage and data components, not ${command.component.role}`,
       });
-    if (await claimCommand(db, command.commandId, body)) {
-      log.info(
-        { command: command.commandId, action: command.action, step: command.stepId },
-        'command accepted',
-      );
-      void runCommand(command);
-    }
+    await inbox.accept(command, body);
     return reply.code(202).send({ accepted: command.commandId });
   });
 
@@ -193,8 +182,7 @@ export async function startPrepareDataWorker(
 
   // Catch up after a restart: resume commands taken but not finished, deliver pending callbacks,
   // and read every followed job once (notifications sent while down are lost).
-  const unfinished = await db.selectFrom('commands').select('body').where('done', '=', 0).execute();
-  for (const row of unfinished) void runCommand(JSON.parse(row.body) as Ivoa.WorkerCommand);
+  await inbox.resume();
   await outbox.resume();
   // With callbacks on the same watcher reconciles, rarely, in case a notification was lost.
   const every = config.callbacks === 'off' ? config.watchIntervalMs : config.reconcileIntervalMs;

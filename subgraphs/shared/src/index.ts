@@ -1,6 +1,7 @@
 export * from './callbacks/signature.ts';
 export * from './callbacks/outbox.ts';
 export * from './callbacks/latest.ts';
+export * from './commands/inbox.ts';
 export * from './identity/identity.ts';
 export * from './pubsub/pubsub.ts';
 export * from './config/env.ts';

@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import { parseDocument, validateWorkerCommand, type Ivoa } from '@srcnet/execution-step-schema';
 import {
   CallbackOutbox,
+  CommandInbox,
   nestingProblem,
   registerLatestCallbacks,
   signedHeaders,
@@ -72,6 +73,8 @@ export async function startSkahaWorker(
     },
   });
 
+  const inbox = new CommandInbox(db, (command) => tracker.handle(command), log);
+
   // With callbacks the watcher only reconciles (a lost callback): never faster than its interval.
   const watcher = new BatchedWatcher(
     api,
@@ -100,35 +103,9 @@ export async function startSkahaWorker(
     const validated = validateWorkerCommand(document);
     if (!validated.ok) return reply.code(400).send({ issues: validated.issues });
     const command = validated.value as Ivoa.WorkerCommand;
-    const inserted = await db
-      .insertInto('commands')
-      .values({
-        command_id: command.commandId,
-        component_uuid: command.component.uuid,
-        body,
-        done: 0,
-        received_at: new Date().toISOString(),
-      })
-      .onConflict((oc) => oc.column('command_id').doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) {
-      log.info(
-        { command: command.commandId, action: command.action, step: command.stepId },
-        'command accepted',
-      );
-      run(command);
-    }
+    await inbox.accept(command, body);
     return reply.code(202).send({ accepted: command.commandId });
   });
-
-  const run = (command: Ivoa.WorkerCommand) => {
-    tracker
-      .handle(command)
-      .then(() =>
-        db.updateTable('commands').set({ done: 1 }).where('command_id', '=', command.commandId).execute(),
-      )
-      .catch((error: unknown) => log.error({ err: error, command: command.commandId }, 'command failed'));
-  };
 
   registerLatestCallbacks(app, { secret: config.callbackSecret, outbox });
 
@@ -195,8 +172,7 @@ export async function startSkahaWorker(
   // The first pass catches up on whatever changed while the worker was down.
   watcher.start(0);
   await outbox.resume();
-  for (const row of await db.selectFrom('commands').selectAll().where('done', '=', 0).execute())
-    run(JSON.parse(row.body) as Ivoa.WorkerCommand);
+  await inbox.resume();
   log.info({ url, skaha: config.skahaUrl, callbacks }, 'skaha worker listening');
 
   return {

@@ -6,19 +6,16 @@
  */
 import type { Kysely } from 'kysely';
 import { sql, type Generated, type Selectable } from 'kysely';
-import { migrateOutbox, openSqlite, type OutboxTables } from '@srcnet/service-kit';
+import {
+  migrateCommands,
+  migrateOutbox,
+  openSqlite,
+  type CommandTables,
+  type OutboxTables,
+} from '@srcnet/service-kit';
 
 /** Where a step's image copy stands. */
 export type CopyState = 'CHECKING' | 'NOT_NEEDED' | 'COPYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
-
-export interface CommandsTable {
-  command_id: string;
-  action: string;
-  /** The command JSON, kept until done so that a restart resumes it. */
-  body: string;
-  done: number;
-  received_at: string;
-}
 
 export interface ImagesTable {
   component_uuid: string;
@@ -61,8 +58,7 @@ export interface ObservationsTable {
   started_at: string;
 }
 
-export interface Tables extends OutboxTables {
-  commands: CommandsTable;
+export interface Tables extends OutboxTables, CommandTables {
   images: ImagesTable;
   observations: ObservationsTable;
 }
@@ -72,15 +68,7 @@ export type Db = Kysely<Tables>;
 
 export async function openStore(path: string): Promise<Db> {
   const db = openSqlite<Tables>(path);
-  await db.schema
-    .createTable('commands')
-    .ifNotExists()
-    .addColumn('command_id', 'text', (c) => c.primaryKey())
-    .addColumn('action', 'text', (c) => c.notNull())
-    .addColumn('body', 'text', (c) => c.notNull())
-    .addColumn('done', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('received_at', 'text', (c) => c.notNull())
-    .execute();
+  await migrateCommands(db);
   await db.schema
     .createTable('images')
     .ifNotExists()

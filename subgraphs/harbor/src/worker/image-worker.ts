@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Ivoa } from '@srcnet/execution-step-schema';
 import type { HarborApi, WebhookPayload } from '../harbor/index.ts';
 import {
+  CommandInbox,
   currentTraceparent,
   inStoredTrace,
   type CallbackOutbox,
@@ -52,37 +53,28 @@ export class ImageWorker {
   /** The tail of the chain that serialises copy starts. */
   private copyStarts: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: ImageWorkerDeps) {}
+  private readonly inbox: CommandInbox;
+
+  constructor(private readonly deps: ImageWorkerDeps) {
+    this.inbox = new CommandInbox(deps.db, (command) => this.run(command), deps.log);
+  }
 
   /**
    * Takes a command at most once (by commandId); the work runs in the background. Returns false
    * for a repeat.
    */
-  async accept(command: Ivoa.WorkerCommand): Promise<boolean> {
-    const inserted = await this.deps.db
-      .insertInto('commands')
-      .values({
-        command_id: command.commandId,
-        action: command.action,
-        body: JSON.stringify(command),
-        done: 0,
-        received_at: new Date().toISOString(),
-      })
-      .onConflict((oc) => oc.column('command_id').doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
-    this.run(command);
-    return true;
+  accept(command: Ivoa.WorkerCommand): Promise<boolean> {
+    return this.inbox.accept(command);
   }
 
   /** Resumes commands a restart interrupted. */
   async resume(): Promise<void> {
-    const open = await this.deps.db.selectFrom('commands').selectAll().where('done', '=', 0).execute();
-    for (const row of open) this.run(JSON.parse(row.body) as Ivoa.WorkerCommand);
+    await this.inbox.resume();
   }
 
-  private run(command: Ivoa.WorkerCommand): void {
-    this.inLane(command.component.uuid, async () => {
+  /** A command's work; a failure is reported to the broker (FAILED), so the command is done either way. */
+  private run(command: Ivoa.WorkerCommand): Promise<void> {
+    return this.inLane(command.component.uuid, async () => {
       try {
         if (command.action === 'prepare') await this.prepare(command);
         else if (command.action === 'release') await this.release(command);
@@ -91,11 +83,6 @@ export class ImageWorker {
         this.deps.log.error({ err: error, commandId: command.commandId }, 'command failed');
         await this.fail(command.component.uuid, `image worker error: ${messageOf(error)}`, command);
       }
-      await this.deps.db
-        .updateTable('commands')
-        .set({ done: 1 })
-        .where('command_id', '=', command.commandId)
-        .execute();
     });
   }
 

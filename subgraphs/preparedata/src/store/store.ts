@@ -6,7 +6,13 @@
  */
 import type { Kysely } from 'kysely';
 import { sql, type Selectable } from 'kysely';
-import { migrateOutbox, openSqlite, type OutboxTables } from '@srcnet/service-kit';
+import {
+  migrateCommands,
+  migrateOutbox,
+  openSqlite,
+  type CommandTables,
+  type OutboxTables,
+} from '@srcnet/service-kit';
 
 /**
  * SUBMITTING: the command was taken, the job not yet accepted by prepareData. ALLOCATED: a storage
@@ -14,14 +20,6 @@ import { migrateOutbox, openSqlite, type OutboxTables } from '@srcnet/service-ki
  */
 export type StagingState =
   'SUBMITTING' | 'ALLOCATED' | 'QUEUED' | 'STAGING' | 'COMPLETED' | 'FAILED' | 'RELEASED' | 'EXPIRED';
-
-export interface CommandsTable {
-  command_id: string;
-  /** The command JSON, kept until done so that a restart resumes it. */
-  body: string;
-  done: number;
-  received_at: string;
-}
 
 export interface ComponentsTable {
   component_uuid: string;
@@ -65,8 +63,7 @@ export interface ComponentsTable {
   traceparent: string | null;
 }
 
-export interface Tables extends OutboxTables {
-  commands: CommandsTable;
+export interface Tables extends OutboxTables, CommandTables {
   components: ComponentsTable;
 }
 
@@ -78,9 +75,7 @@ export const SETTLED: readonly StagingState[] = ['FAILED', 'RELEASED', 'EXPIRED'
 
 export async function openStore(path: string): Promise<Db> {
   const db = openSqlite<Tables>(path);
-  await sql`CREATE TABLE IF NOT EXISTS commands (
-    command_id TEXT PRIMARY KEY, body TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
-    received_at TEXT NOT NULL)`.execute(db);
+  await migrateCommands(db);
   await sql`CREATE TABLE IF NOT EXISTS components (
     component_uuid TEXT PRIMARY KEY, step_id TEXT NOT NULL, owner TEXT NOT NULL, role TEXT NOT NULL,
     name TEXT, callback_url TEXT NOT NULL, source TEXT, source_kind TEXT, source_site TEXT,
@@ -97,14 +92,4 @@ export async function openStore(path: string): Promise<Db> {
   await sql`CREATE INDEX IF NOT EXISTS components_job ON components (job_id)`.execute(db);
   await migrateOutbox(db);
   return db;
-}
-
-/** Records a command id; false when it was seen before (the broker delivers at least once). */
-export async function claimCommand(db: Db, commandId: string, body: string): Promise<boolean> {
-  const result = await db
-    .insertInto('commands')
-    .values({ command_id: commandId, body, done: 0, received_at: new Date().toISOString() })
-    .onConflict((oc) => oc.column('command_id').doNothing())
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }

@@ -5,16 +5,13 @@
  */
 import type { Kysely } from 'kysely';
 import { sql, type Selectable } from 'kysely';
-import { migrateOutbox, openSqlite, type OutboxTables } from '@srcnet/service-kit';
-
-export interface CommandsTable {
-  command_id: string;
-  component_uuid: string;
-  /** The command JSON, kept so that a restart resumes a command not yet done. */
-  body: string;
-  done: number;
-  received_at: string;
-}
+import {
+  migrateCommands,
+  migrateOutbox,
+  openSqlite,
+  type CommandTables,
+  type OutboxTables,
+} from '@srcnet/service-kit';
 
 /** What the worker was asked to do with a session last: run it, release it, or cancel it. */
 export type Intent = 'run' | 'release' | 'cancel';
@@ -59,8 +56,7 @@ export interface SessionsTable {
   traceparent: string | null;
 }
 
-export interface Tables extends OutboxTables {
-  commands: CommandsTable;
+export interface Tables extends OutboxTables, CommandTables {
   sessions: SessionsTable;
 }
 
@@ -69,15 +65,7 @@ export type Db = Kysely<Tables>;
 
 export async function openStore(path: string): Promise<Db> {
   const db = openSqlite<Tables>(path);
-  await db.schema
-    .createTable('commands')
-    .ifNotExists()
-    .addColumn('command_id', 'text', (c) => c.primaryKey())
-    .addColumn('component_uuid', 'text', (c) => c.notNull())
-    .addColumn('body', 'text', (c) => c.notNull())
-    .addColumn('done', 'integer', (c) => c.notNull())
-    .addColumn('received_at', 'text', (c) => c.notNull())
-    .execute();
+  await migrateCommands(db);
   await db.schema
     .createTable('sessions')
     .ifNotExists()
