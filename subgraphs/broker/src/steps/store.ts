@@ -110,17 +110,17 @@ export async function getSteps(db: Db, ids: readonly string[]): Promise<StepReco
   return rows.map(toRecord);
 }
 
-export async function getStep(db: Db, id: string): Promise<StepRecord | undefined> {
-  const row = await db.selectFrom('steps').selectAll().where('id', '=', id).executeTakeFirst();
-  return row && toRecord(row);
-}
-
 const selectStep = prepared((db: Db, v: { id: string }) =>
   db.selectFrom('steps').selectAll().where('id', '=', v.id),
 );
 const selectStepForUpdate = prepared((db: Db, v: { id: string }) =>
   db.selectFrom('steps').selectAll().where('id', '=', v.id).forUpdate(),
 );
+
+export async function getStep(db: Db, id: string): Promise<StepRecord | undefined> {
+  const [row] = (await selectStep(db, { id })).rows;
+  return row && toRecord(row);
+}
 
 /** The step, locked for the rest of the transaction on PostgreSQL (SQLite's writer lock covers it). */
 export async function getStepForUpdate(
@@ -143,10 +143,6 @@ export async function stepsOfOfferSet(db: Db, offerSetId: string): Promise<StepR
   return rows.map(toRecord);
 }
 
-/**
- * Writes a changed step; fails if someone else wrote it since it was read. Only what events change
- * is written, so that the indexes on the fixed columns are left alone.
- */
 const writeStep = prepared(
   (
     db: Db,
@@ -159,6 +155,10 @@ const writeStep = prepared(
       .where('version', '=', v.read),
 );
 
+/**
+ * Writes a changed step; fails if someone else wrote it since it was read. Only what events change
+ * is written, so that the indexes on the fixed columns are left alone.
+ */
 export async function updateStep(db: Db, record: StepRecord): Promise<StepRecord> {
   const next = { ...record, version: record.version + 1 };
   const result = await writeStep(db, {
@@ -211,7 +211,6 @@ export async function historyOf(db: Db, stepIds: readonly string[]): Promise<Map
   return byStep;
 }
 
-/** What every step that holds capacity has booked between now and the horizon. */
 // Steps offered or accepted together share a window; summing per window keeps the rows few
 // however many steps are active.
 const bookedWindows = prepared((db: Db, v: { now: number; horizon: number }) =>
@@ -234,6 +233,7 @@ const bookedWindows = prepared((db: Db, v: { now: number; horizon: number }) =>
     .groupBy(['available_start', 'available_end']),
 );
 
+/** What every step that holds capacity has booked between now and the horizon. */
 export async function bookings(db: Db, now: number, horizon: number): Promise<Booking[]> {
   const { rows } = await bookedWindows(db, { now, horizon });
   return rows.map((row) => ({
@@ -285,18 +285,6 @@ export async function listSteps(db: Db, q: StepQuery): Promise<StepRecord[]> {
   return rows.map(toRecord);
 }
 
-/** Records a callback's sequence number; false when one as new or newer was applied already. */
-export async function claimCallbackSequence(
-  db: Db,
-  stepId: string,
-  componentUuid: string,
-  sequence: number,
-  now: number,
-): Promise<boolean> {
-  const result = await writeCallbackSequence(db, { componentUuid, stepId, sequence, now });
-  return Number(result.numAffectedRows ?? 0) > 0;
-}
-
 // One statement: the row is written only when the sequence is new, and the count says which.
 const writeCallbackSequence = prepared(
   (db: Db, v: { componentUuid: string; stepId: string; sequence: number; now: number }) =>
@@ -310,6 +298,18 @@ const writeCallbackSequence = prepared(
           .where('component_callbacks.sequence', '<', v.sequence),
       ),
 );
+
+/** Records a callback's sequence number; false when one as new or newer was applied already. */
+export async function claimCallbackSequence(
+  db: Db,
+  stepId: string,
+  componentUuid: string,
+  sequence: number,
+  now: number,
+): Promise<boolean> {
+  const result = await writeCallbackSequence(db, { componentUuid, stepId, sequence, now });
+  return Number(result.numAffectedRows ?? 0) > 0;
+}
 
 /** Steps in these phases (the unfinished ones reconciliation looks at); bounded by the site's capacity. */
 export async function stepsInPhases(db: Db, phases: readonly StepPhase[]): Promise<StepRecord[]> {
