@@ -6,13 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import { sql, type Generated, type Selectable } from 'kysely';
-import {
-  migrateCommands,
-  migrateOutbox,
-  openSqlite,
-  type CommandTables,
-  type OutboxTables,
-} from '@srcnet/service-kit';
+import { openWorkerStore, type CommandTables, type OutboxTables } from '@srcnet/service-kit';
 
 /** Where a step's image copy stands. */
 export type CopyState = 'CHECKING' | 'NOT_NEEDED' | 'COPYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
@@ -67,8 +61,7 @@ export type ImageRow = Selectable<ImagesTable>;
 export type Db = Kysely<Tables>;
 
 export async function openStore(path: string): Promise<Db> {
-  const db = openSqlite<Tables>(path);
-  await migrateCommands(db);
+  const db = await openWorkerStore<Tables>(path);
   await db.schema
     .createTable('images')
     .ifNotExists()
@@ -110,6 +103,5 @@ export async function openStore(path: string): Promise<Db> {
     .addColumn('outcome', 'text', (c) => c.notNull())
     .addColumn('started_at', 'text', (c) => c.notNull())
     .execute();
-  await migrateOutbox(db);
   return db;
 }

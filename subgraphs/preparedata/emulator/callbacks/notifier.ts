@@ -222,13 +222,8 @@ export class CallbackNotifier {
       }
       this.stats.failedAttempts++;
       if (attempt === this.options.maxAttempts) break;
-      await sleep(
-        Math.min(retryAfter ?? backoffMs(attempt, this.options, this.random), this.options.maxDelayMs),
-        undefined,
-        {
-          signal,
-        },
-      );
+      const delay = retryAfter ?? backoffMs(attempt, this.options, this.random);
+      await sleep(Math.min(delay, this.options.maxDelayMs), undefined, { signal });
     }
     this.stats.givenUp++;
   }

@@ -6,13 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import { sql, type Selectable } from 'kysely';
-import {
-  migrateCommands,
-  migrateOutbox,
-  openSqlite,
-  type CommandTables,
-  type OutboxTables,
-} from '@srcnet/service-kit';
+import { openWorkerStore, type CommandTables, type OutboxTables } from '@srcnet/service-kit';
 
 /**
  * SUBMITTING: the command was taken, the job not yet accepted by prepareData. ALLOCATED: a storage
@@ -74,8 +68,7 @@ export type ComponentRow = Selectable<ComponentsTable>;
 export const SETTLED: readonly StagingState[] = ['FAILED', 'RELEASED', 'EXPIRED'];
 
 export async function openStore(path: string): Promise<Db> {
-  const db = openSqlite<Tables>(path);
-  await migrateCommands(db);
+  const db = await openWorkerStore<Tables>(path);
   await sql`CREATE TABLE IF NOT EXISTS components (
     component_uuid TEXT PRIMARY KEY, step_id TEXT NOT NULL, owner TEXT NOT NULL, role TEXT NOT NULL,
     name TEXT, callback_url TEXT NOT NULL, source TEXT, source_kind TEXT, source_site TEXT,
@@ -90,6 +83,5 @@ export async function openStore(path: string): Promise<Db> {
     await sql`ALTER TABLE components ADD COLUMN traceparent TEXT`.execute(db);
   await sql`CREATE INDEX IF NOT EXISTS components_step ON components (step_id)`.execute(db);
   await sql`CREATE INDEX IF NOT EXISTS components_job ON components (job_id)`.execute(db);
-  await migrateOutbox(db);
   return db;
 }

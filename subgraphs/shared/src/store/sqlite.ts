@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { migrateOutbox, type OutboxTables } from '../callbacks/outbox.ts';
+import { migrateCommands, type CommandTables } from '../commands/inbox.ts';
 
 /**
  * A worker's SQLite file, set up the same way in every worker: WAL, so that the GraphQL reads do
@@ -16,4 +18,18 @@ export function openSqlite<Tables>(path: string): Kysely<Tables> {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   return new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
+}
+
+/**
+ * A worker's file with the tables every worker keeps, created or brought up to date: the commands
+ * it took (commands/inbox.ts) and the callbacks it owes the broker (callbacks/outbox.ts). Each
+ * worker adds its own tables.
+ */
+export async function openWorkerStore<Tables extends CommandTables & OutboxTables>(
+  path: string,
+): Promise<Kysely<Tables>> {
+  const db = openSqlite<Tables>(path);
+  await migrateCommands(db);
+  await migrateOutbox(db);
+  return db;
 }

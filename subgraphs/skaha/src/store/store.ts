@@ -5,13 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import { sql, type Selectable } from 'kysely';
-import {
-  migrateCommands,
-  migrateOutbox,
-  openSqlite,
-  type CommandTables,
-  type OutboxTables,
-} from '@srcnet/service-kit';
+import { openWorkerStore, type CommandTables, type OutboxTables } from '@srcnet/service-kit';
 
 /** What the worker was asked to do with a session last: run it, release it, or cancel it. */
 export type Intent = 'run' | 'release' | 'cancel';
@@ -64,8 +58,7 @@ export type SessionRow = Selectable<SessionsTable>;
 export type Db = Kysely<Tables>;
 
 export async function openStore(path: string): Promise<Db> {
-  const db = openSqlite<Tables>(path);
-  await migrateCommands(db);
+  const db = await openWorkerStore<Tables>(path);
   await db.schema
     .createTable('sessions')
     .ifNotExists()
@@ -98,6 +91,5 @@ export async function openStore(path: string): Promise<Db> {
     await sql`ALTER TABLE sessions ADD COLUMN traceparent TEXT`.execute(db);
   await db.schema.createIndex('sessions_step').ifNotExists().on('sessions').column('step_id').execute();
   await db.schema.createIndex('sessions_session').ifNotExists().on('sessions').column('session_id').execute();
-  await migrateOutbox(db);
   return db;
 }
